@@ -1,0 +1,74 @@
+# Latchkey — the two commands a new user needs:
+#   make demo   runs the app against a local demo provider (no registration anywhere)
+#   make test   runs exactly what CI runs
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export CARGO_BUILD_JOBS ?= 2
+
+APT_BUILD := build-essential pkg-config file libwebkit2gtk-4.1-dev libxdo-dev libssl-dev \
+             libayatana-appindicator3-dev librsvg2-dev
+APT_RUN   := xvfb xauth imagemagick webkit2gtk-driver gnome-keyring dbus-x11 libsecret-tools \
+             xdg-utils desktop-file-utils x11-utils librsvg2-bin
+STAMP := target/.stamps
+
+.PHONY: help deps apt npm ui build demo test package clean icons
+
+help:
+	@echo "make demo   - run Latchkey with a local demo provider"
+	@echo "make test   - everything CI runs (fmt, clippy, Rust tests, UI checks and tests)"
+	@echo "make package - build the .deb installer"
+
+## Dependencies --------------------------------------------------------------------------
+deps: apt npm
+
+apt:
+	@missing=$$(for p in $(APT_BUILD) $(APT_RUN); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages: $$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else echo "Please install: $$missing" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+npm: $(STAMP)/ui-npm $(STAMP)/provider-npm
+
+$(STAMP)/ui-npm: ui/package-lock.json
+	npm ci --prefix ui --no-audit --no-fund
+	@mkdir -p $(STAMP) && touch $@
+
+$(STAMP)/provider-npm: tests/provider/package-lock.json
+	npm ci --prefix tests/provider --no-audit --no-fund
+	@mkdir -p $(STAMP) && touch $@
+
+## Build ---------------------------------------------------------------------------------
+ui: npm
+	npm --prefix ui run build --silent
+
+build: deps ui
+	cargo build --workspace
+
+## Run -----------------------------------------------------------------------------------
+demo: build
+	scripts/demo.sh
+
+## Test ----------------------------------------------------------------------------------
+test: deps ui
+	@scripts/phase.sh "fmt"            cargo fmt --all --check
+	@scripts/phase.sh "clippy"         cargo clippy --workspace --all-targets -- -D warnings
+	@scripts/phase.sh "core has no tauri" scripts/check-core-deps.sh
+	@scripts/phase.sh "ui check"       npm --prefix ui run check
+	@scripts/phase.sh "ui test"        npm --prefix ui test
+	@scripts/phase.sh "provider test"  npm --prefix tests/provider test
+	@scripts/phase.sh "rust tests"     cargo test --workspace
+	@echo "make test: all phases passed"
+
+## Package -------------------------------------------------------------------------------
+package: deps ui
+	cd ui && npx tauri build --config ../tauri.conf.json --bundles deb -- --manifest-path ../Cargo.toml
+
+clean:
+	cargo clean
+	rm -rf ui/dist ui/node_modules tests/provider/node_modules $(STAMP)
+
+## Icons: regenerate the platform sizes from the one source drawing ---------------------
+icons: npm
+	cd ui && npx tauri icon ../icons/icon.svg --output ../icons && rm -rf ../icons/android ../icons/ios

@@ -1,0 +1,272 @@
+//! Resolving a provider app's endpoints from its preset, base URL, explicit URLs and RFC 8414
+//! metadata.
+
+use serde_json::Value;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::http;
+use crate::provider::{AuthMethod, PresetId, RevocationStyle, check_endpoint, join};
+use crate::store::ProviderApp;
+
+/// How to revoke a connection of an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// RFC 7009 endpoint.
+    Rfc7009(Url),
+    /// Fusio's bearer-authenticated revoke.
+    FusioBearer(Url),
+    /// None: local removal; the person can finish at this page, if known.
+    None(Option<Url>),
+}
+
+/// Everything needed to talk to one provider app.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// Authorization endpoint.
+    pub authorize: Url,
+    /// Token endpoint.
+    pub token: Url,
+    /// Account profile endpoint.
+    pub profile: Url,
+    /// Base of the resource API.
+    pub api_base: Url,
+    /// Revocation.
+    pub revocation: Revocation,
+    /// Token endpoint client authentication.
+    pub auth_method: AuthMethod,
+    /// Issuer for the `iss` check.
+    pub issuer: Option<String>,
+    /// Reject callbacks without `iss`.
+    pub iss_required: bool,
+}
+
+fn parse(s: &str) -> Result<Url> {
+    Url::parse(s).map_err(|e| Error::InvalidInput(format!("{s:?} is not a URL: {e}")))
+}
+
+impl ProviderApp {
+    /// The base URL in force: the override, or the preset's production URL.
+    pub fn base(&self) -> Result<Url> {
+        match (&self.base_url, self.preset.preset().default_base) {
+            (Some(u), _) => Ok(u.clone()),
+            (None, Some(d)) => parse(d),
+            (None, None) => Err(Error::InvalidInput(format!("{} needs a base URL", self.preset.preset().name))),
+        }
+    }
+
+    /// Resolves and checks every endpoint (HTTPS or loopback).
+    pub fn endpoints(&self) -> Result<Endpoints> {
+        let p = self.preset.preset();
+        let base = self.base()?;
+        let api_base = match (&self.base_url, p.default_api_base) {
+            (None, Some(api)) => parse(api)?,
+            _ => base.clone(),
+        };
+        let authorize = match &self.authorize_url {
+            Some(u) => u.clone(),
+            None => join(&base, p.authorize_path)?,
+        };
+        let token = match &self.token_url {
+            Some(u) => u.clone(),
+            None => join(&base, p.token_path)?,
+        };
+        let profile = match &self.userinfo_url {
+            Some(u) => u.clone(),
+            None => join(&api_base, p.profile_path)?,
+        };
+        let manage = p.manage_url.map(parse).transpose()?;
+        let revocation = match (p.revocation, &self.revocation_url) {
+            (RevocationStyle::FusioBearer(path), _) => Revocation::FusioBearer(join(&base, path)?),
+            (_, Some(u)) => Revocation::Rfc7009(u.clone()),
+            (RevocationStyle::Rfc7009(Some(path)), None) => Revocation::Rfc7009(join(&base, path)?),
+            (RevocationStyle::Rfc7009(None) | RevocationStyle::None, None) => Revocation::None(manage),
+        };
+        for u in [&authorize, &token, &profile] {
+            check_endpoint(u)?;
+        }
+        if let Revocation::Rfc7009(u) | Revocation::FusioBearer(u) = &revocation {
+            check_endpoint(u)?;
+        }
+        Ok(Endpoints {
+            authorize,
+            token,
+            profile,
+            api_base,
+            revocation,
+            auth_method: self.auth_method.unwrap_or(p.auth_method),
+            issuer: self.issuer.clone(),
+            iss_required: self.iss_required,
+        })
+    }
+}
+
+/// What RFC 8414 / OpenID discovery told us.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// `issuer`.
+    pub issuer: Option<String>,
+    /// `authorization_endpoint`.
+    pub authorization_endpoint: Option<Url>,
+    /// `token_endpoint`.
+    pub token_endpoint: Option<Url>,
+    /// `revocation_endpoint`.
+    pub revocation_endpoint: Option<Url>,
+    /// `userinfo_endpoint`.
+    pub userinfo_endpoint: Option<Url>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207 §3).
+    pub iss_parameter_supported: bool,
+    /// The first auth method we support from `token_endpoint_auth_methods_supported`.
+    pub auth_method: Option<AuthMethod>,
+}
+
+/// Parses a metadata document; endpoints that are not HTTPS/loopback are ignored.
+pub fn parse_metadata(v: &Value) -> Metadata {
+    let url = |k: &str| {
+        v.get(k).and_then(Value::as_str).and_then(|s| Url::parse(s).ok()).filter(|u| check_endpoint(u).is_ok())
+    };
+    let methods: Vec<&str> = v
+        .get("token_endpoint_auth_methods_supported")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let auth_method = if methods.is_empty() {
+        None
+    } else if methods.contains(&"client_secret_post") {
+        Some(AuthMethod::ClientSecretPost)
+    } else if methods.contains(&"client_secret_basic") {
+        Some(AuthMethod::ClientSecretBasic)
+    } else {
+        None
+    };
+    Metadata {
+        issuer: v.get("issuer").and_then(Value::as_str).map(str::to_owned),
+        authorization_endpoint: url("authorization_endpoint"),
+        token_endpoint: url("token_endpoint"),
+        revocation_endpoint: url("revocation_endpoint"),
+        userinfo_endpoint: url("userinfo_endpoint"),
+        iss_parameter_supported: v
+            .get("authorization_response_iss_parameter_supported")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        auth_method,
+    }
+}
+
+/// RFC 8414 discovery: `/.well-known/oauth-authorization-server`, then
+/// `/.well-known/openid-configuration`. `Ok(None)` when the provider publishes neither.
+pub async fn discover(client: &reqwest::Client, base: &Url) -> Result<Option<Metadata>> {
+    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+        let url = join(base, path)?;
+        let answer =
+            http::send("the provider's metadata", client.get(url).header("Accept", "application/json")).await?;
+        if answer.status.is_success()
+            && let Ok(v) = answer.json("the provider's metadata")
+        {
+            let m = parse_metadata(&v);
+            // RFC 8414 §3.3: the issuer must be the base the metadata was fetched from.
+            if let Some(iss) = &m.issuer
+                && iss.trim_end_matches('/') != base.as_str().trim_end_matches('/')
+            {
+                return Err(Error::InvalidInput(format!(
+                    "the provider's metadata names issuer {iss}, not {base}; check the base URL"
+                )));
+            }
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
+}
+
+/// Applies discovered metadata to an app (explicit URLs the person typed win).
+pub fn apply_metadata(app: &mut ProviderApp, m: &Metadata) {
+    if app.authorize_url.is_none() {
+        app.authorize_url = m.authorization_endpoint.clone();
+    }
+    if app.token_url.is_none() {
+        app.token_url = m.token_endpoint.clone();
+    }
+    if app.revocation_url.is_none() && app.preset != PresetId::Fusio {
+        app.revocation_url = m.revocation_endpoint.clone();
+    }
+    if app.userinfo_url.is_none() {
+        app.userinfo_url = m.userinfo_endpoint.clone();
+    }
+    app.issuer = m.issuer.clone();
+    app.iss_required = m.iss_parameter_supported;
+    if app.preset == PresetId::Generic {
+        app.auth_method = m.auth_method;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::RedirectMode;
+
+    fn app(preset: PresetId, base: Option<&str>) -> ProviderApp {
+        ProviderApp {
+            id: "a".into(),
+            preset,
+            name: "n".into(),
+            base_url: base.map(|b| Url::parse(b).unwrap()),
+            client_id: "c".into(),
+            scopes: String::new(),
+            redirect_mode: RedirectMode::Loopback,
+            authorize_url: None,
+            token_url: None,
+            revocation_url: None,
+            userinfo_url: None,
+            issuer: None,
+            iss_required: false,
+            auth_method: None,
+            has_secret: false,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn preset_endpoints_follow_the_base_override() {
+        let e = app(PresetId::Textmaster, None).endpoints().unwrap();
+        assert_eq!(e.authorize.as_str(), "https://app.textmaster.com/oauth/authorize");
+        assert_eq!(e.profile.as_str(), "https://api.textmaster.com/v1/clients/users/me");
+        let e = app(PresetId::Textmaster, Some("http://127.0.0.1:9000")).endpoints().unwrap();
+        assert_eq!(e.profile.as_str(), "http://127.0.0.1:9000/v1/clients/users/me");
+        let e = app(PresetId::Fusio, Some("https://f.example/api")).endpoints().unwrap();
+        assert_eq!(e.token.as_str(), "https://f.example/api/authorization/token");
+        assert_eq!(e.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(
+            e.revocation,
+            Revocation::FusioBearer(Url::parse("https://f.example/api/authorization/revoke").unwrap())
+        );
+        assert!(app(PresetId::Fusio, None).endpoints().is_err());
+        assert!(app(PresetId::Generic, Some("http://example.com")).endpoints().is_err());
+        match app(PresetId::Rememberizer, None).endpoints().unwrap().revocation {
+            Revocation::None(Some(u)) => assert_eq!(u.scheme(), "https"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn metadata_fills_what_was_not_typed() {
+        let v = serde_json::json!({
+            "issuer": "https://id.example",
+            "authorization_endpoint": "https://id.example/o/authorize/",
+            "token_endpoint": "https://id.example/o/token/",
+            "revocation_endpoint": "http://evil.example/revoke",
+            "userinfo_endpoint": "https://id.example/o/userinfo/",
+            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "authorization_response_iss_parameter_supported": true
+        });
+        let m = parse_metadata(&v);
+        assert_eq!(m.revocation_endpoint, None, "plain http off loopback is ignored");
+        let mut a = app(PresetId::Generic, Some("https://id.example"));
+        a.token_url = Some(Url::parse("https://id.example/typed").unwrap());
+        apply_metadata(&mut a, &m);
+        assert_eq!(a.token_url.as_ref().unwrap().path(), "/typed");
+        assert_eq!(a.authorize_url.as_ref().unwrap().path(), "/o/authorize/");
+        assert!(a.iss_required);
+        assert_eq!(a.auth_method, Some(AuthMethod::ClientSecretBasic));
+        assert_eq!(a.endpoints().unwrap().issuer.as_deref(), Some("https://id.example"));
+    }
+}

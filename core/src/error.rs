@@ -1,0 +1,247 @@
+//! One error type for the core, with a small set of codes the UI and the command line act on.
+
+use std::fmt;
+
+/// What the caller can do about an error. Mirrored in `ui/src/lib/types.ts` and in the
+/// command line's exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The refresh token is dead: the person must sign in again (Reconnect).
+    NeedsReconnect,
+    /// The OS keychain could not be reached or is locked.
+    KeychainUnavailable,
+    /// The provider answered with an OAuth error (RFC 6749 §4.1.2.1, §5.2) or an unexpected status.
+    ProviderRejected,
+    /// The provider could not be reached (DNS, connect, timeout, 5xx).
+    Network,
+    /// Something the person typed or a URL that arrived is not acceptable.
+    InvalidInput,
+    /// No such connection, provider app or sign-in.
+    NotFound,
+    /// The sign-in flow is over, was cancelled, expired, or the callback was forged.
+    Flow,
+    /// The token lacks a scope the request needs (HTTP 403).
+    MissingScope,
+    /// A bug or an I/O failure on this machine.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The stable wire name (`needs_reconnect`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NeedsReconnect => "needs_reconnect",
+            Self::KeychainUnavailable => "keychain_unavailable",
+            Self::ProviderRejected => "provider_rejected",
+            Self::Network => "network",
+            Self::InvalidInput => "invalid_input",
+            Self::NotFound => "not_found",
+            Self::Flow => "flow",
+            Self::MissingScope => "missing_scope",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An OAuth 2.0 error response (RFC 6749 §5.2 and §4.1.2.1), as the provider sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// The `error` code, e.g. `invalid_grant`.
+    pub error: String,
+    /// The provider's `error_description`, if any.
+    pub description: Option<String>,
+    /// The HTTP status of the response (0 for an authorization-redirect error).
+    pub status: u16,
+}
+
+impl OAuthError {
+    /// Whether this error means the refresh token (or the grant behind it) is dead for good:
+    /// `invalid_grant` (RFC 6749 §5.2), `invalid_client`, and Fusio's `invalid_request`
+    /// "Refresh token is expired" / "Invalid refresh token".
+    pub fn is_terminal_for_refresh(&self) -> bool {
+        match self.error.as_str() {
+            "invalid_grant" | "invalid_client" | "unauthorized_client" => true,
+            "invalid_request" => {
+                self.description.as_deref().map(|d| d.to_ascii_lowercase().contains("refresh token")).unwrap_or(false)
+            }
+            _ => false,
+        }
+    }
+
+    /// Plain words for a person, with the provider's own description.
+    pub fn plain(&self) -> String {
+        let what = match self.error.as_str() {
+            "access_denied" => "You declined the request at the provider",
+            "invalid_grant" => "The provider no longer accepts this sign-in",
+            "invalid_client" => "The provider did not accept the client id or secret",
+            "unauthorized_client" => "The provider does not allow this app to sign in this way",
+            "invalid_scope" => "The provider rejected the requested scopes",
+            "invalid_request" => "The provider rejected the request",
+            "unsupported_response_type" | "unsupported_grant_type" => {
+                "The provider does not support this kind of sign-in"
+            }
+            "server_error" | "temporarily_unavailable" => "The provider had a problem; try again later",
+            _ => "The provider refused",
+        };
+        match &self.description {
+            Some(d) if !d.is_empty() => format!("{what}: {d} ({})", self.error),
+            _ => format!("{what} ({})", self.error),
+        }
+    }
+}
+
+/// Every failure in the core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The provider answered with an OAuth error.
+    #[error("{}", .0.plain())]
+    OAuth(OAuthError),
+    /// A refresh failed for good; the connection needs Reconnect.
+    #[error("needs reconnect: {reason}")]
+    NeedsReconnect {
+        /// Plain words, with the provider's description.
+        reason: String,
+    },
+    /// A provider endpoint answered with an unexpected status.
+    #[error("{what} answered HTTP {status}{}", .detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Http {
+        /// Which request, e.g. "the token endpoint".
+        what: &'static str,
+        /// The status code.
+        status: u16,
+        /// A short excerpt of the body (never a token: token bodies are not quoted).
+        detail: Option<String>,
+        /// `Retry-After` in seconds, if the provider sent one.
+        retry_after: Option<u64>,
+    },
+    /// The request could not be sent or no answer came.
+    #[error("could not reach {what}: {source}")]
+    Network {
+        /// Which request.
+        what: &'static str,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The provider's answer could not be understood.
+    #[error("{what} sent an answer Latchkey cannot read: {detail}")]
+    BadResponse {
+        /// Which request.
+        what: &'static str,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// The keychain could not be used.
+    #[error("the system keychain is not available: {0}")]
+    Keychain(String),
+    /// Bad input from the person or from a URL.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A thing that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The sign-in flow failed.
+    #[error("{0}")]
+    Flow(String),
+    /// A redirect that belongs to no sign-in in progress (stray, forged, replayed or late);
+    /// it was ignored and changed nothing.
+    #[error("{0}")]
+    UnknownCallback(String),
+    /// A 403 from a resource endpoint.
+    #[error("the connection lacks a permission (scope) this needs; reconnect and grant it{}", .0.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    MissingScope(Option<String>),
+    /// Local I/O.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The code the UI and command line act on.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::OAuth(_) => ErrorCode::ProviderRejected,
+            Self::NeedsReconnect { .. } => ErrorCode::NeedsReconnect,
+            Self::Http { status, .. } if *status >= 500 || *status == 429 => ErrorCode::Network,
+            Self::Http { .. } => ErrorCode::ProviderRejected,
+            Self::Network { .. } => ErrorCode::Network,
+            Self::BadResponse { .. } => ErrorCode::ProviderRejected,
+            Self::Keychain(_) => ErrorCode::KeychainUnavailable,
+            Self::InvalidInput(_) => ErrorCode::InvalidInput,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Flow(_) | Self::UnknownCallback(_) => ErrorCode::Flow,
+            Self::MissingScope(_) => ErrorCode::MissingScope,
+            Self::Io { .. } | Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Whether trying again later may help (network trouble, 5xx, 429).
+    pub fn is_transient(&self) -> bool {
+        self.code() == ErrorCode::Network
+    }
+
+    /// `Retry-After` the provider asked for, in seconds.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io { context: context.into(), source }
+    }
+}
+
+/// The core's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oauth(error: &str, description: Option<&str>) -> OAuthError {
+        OAuthError { error: error.into(), description: description.map(Into::into), status: 400 }
+    }
+
+    #[test]
+    fn terminal_refresh_errors() {
+        assert!(oauth("invalid_grant", None).is_terminal_for_refresh());
+        assert!(oauth("invalid_request", Some("Refresh token is expired")).is_terminal_for_refresh());
+        assert!(oauth("invalid_request", Some("Invalid refresh token")).is_terminal_for_refresh());
+        assert!(!oauth("invalid_request", Some("Missing parameter")).is_terminal_for_refresh());
+        assert!(!oauth("temporarily_unavailable", None).is_terminal_for_refresh());
+    }
+
+    #[test]
+    fn plain_words_keep_the_provider_description() {
+        let msg = oauth("access_denied", Some("The user denied the request")).plain();
+        assert!(msg.starts_with("You declined"), "{msg}");
+        assert!(msg.contains("The user denied the request"), "{msg}");
+    }
+
+    #[test]
+    fn codes() {
+        let e = Error::Http { what: "x", status: 503, detail: None, retry_after: Some(3) };
+        assert_eq!(e.code(), ErrorCode::Network);
+        assert!(e.is_transient());
+        assert_eq!(e.retry_after(), Some(3));
+        let e = Error::Http { what: "x", status: 404, detail: None, retry_after: None };
+        assert_eq!(e.code(), ErrorCode::ProviderRejected);
+    }
+}

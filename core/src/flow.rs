@@ -1,0 +1,466 @@
+//! Pending authorizations: `state` and the PKCE verifier kept in memory (RFC 6749 §10.12,
+//! RFC 7636, RFC 9700 §2.1), the authorization URL, and the callback checks.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use oauth2::{CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
+use url::Url;
+
+use crate::clock::Timestamp;
+use crate::endpoints::Endpoints;
+use crate::error::{Error, OAuthError, Result};
+use crate::provider::RedirectMode;
+
+/// A pending authorization expires after ten minutes (SPEC §2).
+pub const FLOW_TTL_SECS: i64 = 600;
+/// The message for a callback when nothing is waiting for one.
+pub const NO_FLOW: &str = "No sign-in is in progress, so the link was ignored. Start one with Connect account.";
+
+/// One authorization in progress.
+pub struct PendingFlow {
+    /// Id the UI and the command line use for cancel / paste.
+    pub id: String,
+    verifier: PkceCodeVerifier,
+    /// The provider app.
+    pub app_id: String,
+    /// The redirect URI exactly as sent (`None`: Fusio paste mode sends none).
+    pub redirect_uri: Option<String>,
+    /// How the answer comes back.
+    pub mode: RedirectMode,
+    /// The URL the browser opens.
+    pub authorize_url: Url,
+    /// When it stops being accepted.
+    pub expires_at: Timestamp,
+    /// Reconnect of this connection, if any.
+    pub reconnect: Option<String>,
+    /// Scopes asked for.
+    pub scopes_requested: Vec<String>,
+    issuer: Option<String>,
+    iss_required: bool,
+}
+
+impl std::fmt::Debug for PendingFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingFlow")
+            .field("id", &self.id)
+            .field("app_id", &self.app_id)
+            .field("mode", &self.mode)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingFlow {
+    /// The PKCE verifier, for the token request.
+    pub fn verifier(&self) -> &str {
+        self.verifier.secret()
+    }
+}
+
+/// What the flow asks the authorization endpoint for.
+#[derive(Debug, Clone)]
+pub struct FlowRequest<'a> {
+    /// Provider app id.
+    pub app_id: &'a str,
+    /// Client id.
+    pub client_id: &'a str,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Redirect URI, exactly as registered (`None` to omit it).
+    pub redirect_uri: Option<String>,
+    /// Mode.
+    pub mode: RedirectMode,
+    /// Reconnect target.
+    pub reconnect: Option<String>,
+}
+
+/// The set of pending flows.
+#[derive(Debug, Default)]
+pub struct Flows {
+    pending: Mutex<HashMap<String, PendingFlow>>,
+}
+
+/// What a callback carried (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackParams {
+    /// `code`.
+    pub code: Option<String>,
+    /// `state`.
+    pub state: Option<String>,
+    /// `error`.
+    pub error: Option<String>,
+    /// `error_description`.
+    pub error_description: Option<String>,
+    /// `iss`.
+    pub iss: Option<String>,
+}
+
+/// Longest callback URL accepted.
+pub const MAX_CALLBACK_LEN: usize = 8 * 1024;
+
+/// Parses a callback URL's query. Repeated parameters are rejected (RFC 6749 §3.1: "MUST NOT
+/// be included more than once").
+pub fn parse_callback(url: &str) -> Result<(String, CallbackParams)> {
+    if url.len() > MAX_CALLBACK_LEN {
+        return Err(Error::UnknownCallback("the sign-in link is too long; it was ignored".into()));
+    }
+    let u = Url::parse(url.trim())
+        .map_err(|_| Error::UnknownCallback("the sign-in link is not a valid URL; it was ignored".into()))?;
+    let mut p = CallbackParams::default();
+    for (k, v) in u.query_pairs() {
+        let slot = match k.as_ref() {
+            "code" => &mut p.code,
+            "state" => &mut p.state,
+            "error" => &mut p.error,
+            "error_description" => &mut p.error_description,
+            "iss" => &mut p.iss,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(Error::UnknownCallback(format!("the sign-in link repeats {k:?}; it was ignored")));
+        }
+        *slot = Some(v.into_owned());
+    }
+    let mut base = u.clone();
+    base.set_query(None);
+    base.set_fragment(None);
+    Ok((base.to_string(), p))
+}
+
+impl Flows {
+    /// Starts a flow: a fresh `state` (256 random bits) and PKCE S256 pair; returns the flow's
+    /// id and authorization URL.
+    pub fn begin(&self, endpoints: &Endpoints, req: FlowRequest<'_>, now: Timestamp) -> (String, Url, Timestamp) {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let state = CsrfToken::new_random_len(32).secret().clone();
+        let id = CsrfToken::new_random_len(12).secret().clone();
+        let mut url = endpoints.authorize.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code");
+            q.append_pair("client_id", req.client_id);
+            if let Some(r) = &req.redirect_uri {
+                q.append_pair("redirect_uri", r);
+            }
+            if !req.scopes.is_empty() {
+                q.append_pair("scope", &req.scopes.join(" "));
+            }
+            q.append_pair("state", &state);
+            q.append_pair("code_challenge", challenge.as_str());
+            q.append_pair("code_challenge_method", "S256");
+        }
+        let expires_at = now + FLOW_TTL_SECS;
+        let flow = PendingFlow {
+            id: id.clone(),
+            verifier,
+            app_id: req.app_id.to_owned(),
+            redirect_uri: req.redirect_uri,
+            mode: req.mode,
+            authorize_url: url.clone(),
+            expires_at,
+            reconnect: req.reconnect,
+            scopes_requested: req.scopes,
+            issuer: endpoints.issuer.clone(),
+            iss_required: endpoints.iss_required,
+        };
+        let mut pending = self.pending.lock().expect("flows lock");
+        pending.retain(|_, f| f.expires_at > now);
+        pending.insert(state, flow);
+        (id, url, expires_at)
+    }
+
+    /// Whether any flow is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.pending.lock().expect("flows lock").is_empty()
+    }
+
+    /// Removes a flow (Cancel, timeout). Returns whether it existed.
+    pub fn cancel(&self, flow_id: &str) -> bool {
+        let mut pending = self.pending.lock().expect("flows lock");
+        let before = pending.len();
+        pending.retain(|_, f| f.id != flow_id);
+        before != pending.len()
+    }
+
+    /// Takes the flow a redirect belongs to, checking everything SPEC §2 requires. An unknown
+    /// `state` changes nothing; a known one is used up whatever the outcome (one use).
+    ///
+    /// On success returns the flow and the authorization code. An `error` from the provider
+    /// returns the flow with the error, so the caller can report it on that flow.
+    pub fn take_callback(&self, url: &str, now: Timestamp) -> Result<(PendingFlow, Result<String>)> {
+        let (base, p) = parse_callback(url)?;
+        let mut pending = self.pending.lock().expect("flows lock");
+        pending.retain(|_, f| f.expires_at > now);
+        if pending.is_empty() {
+            return Err(Error::UnknownCallback(NO_FLOW.into()));
+        }
+        let Some(state) = p.state.as_deref() else {
+            return Err(Error::UnknownCallback("the sign-in link carries no state; it was ignored".into()));
+        };
+        let Some(flow) = pending.remove(state) else {
+            return Err(Error::UnknownCallback(
+                "the sign-in link does not belong to the sign-in in progress; it was ignored".into(),
+            ));
+        };
+        drop(pending);
+        let outcome = check(&flow, &base, &p);
+        Ok((flow, outcome))
+    }
+
+    /// Takes a flow by id for a pasted code (the provider's page shows only the code).
+    /// `input` is the bare code or the whole redirect URL (then its state must match).
+    pub fn take_pasted(&self, flow_id: &str, input: &str, now: Timestamp) -> Result<(PendingFlow, Result<String>)> {
+        let input = input.trim();
+        if input.is_empty() {
+            return Err(Error::InvalidInput("paste the code the provider showed you".into()));
+        }
+        if input.len() > MAX_CALLBACK_LEN || input.chars().any(char::is_control) {
+            return Err(Error::InvalidInput("that does not look like a code".into()));
+        }
+        let mut pending = self.pending.lock().expect("flows lock");
+        pending.retain(|_, f| f.expires_at > now);
+        let state = pending
+            .iter()
+            .find(|(_, f)| f.id == flow_id)
+            .map(|(s, _)| s.clone())
+            .ok_or_else(|| Error::Flow("this sign-in has ended or expired; start again".into()))?;
+        if input.contains('?') && input.contains("code=") {
+            drop(pending);
+            let (_, p) = parse_callback(input)?;
+            if p.state.as_deref() != Some(state.as_str()) && p.state.is_some() {
+                return Err(Error::Flow("that link belongs to another sign-in".into()));
+            }
+            let flow = self
+                .pending
+                .lock()
+                .expect("flows lock")
+                .remove(&state)
+                .ok_or_else(|| Error::Flow("this sign-in has ended".into()))?;
+            let outcome = p.code.ok_or_else(|| Error::InvalidInput("that link carries no code".into()));
+            return Ok((flow, outcome));
+        }
+        if input.contains(char::is_whitespace) {
+            return Err(Error::InvalidInput("that does not look like a code (it contains spaces)".into()));
+        }
+        let flow = pending.remove(&state).expect("found above");
+        Ok((flow, Ok(input.to_owned())))
+    }
+}
+
+fn check(flow: &PendingFlow, base: &str, p: &CallbackParams) -> Result<String> {
+    // The answer must arrive where the request said it should (RFC 6749 §3.1.2).
+    if let Some(expected) = &flow.redirect_uri
+        && flow.mode != RedirectMode::Paste
+        && base != *expected
+        && !same_loopback(base, expected)
+    {
+        return Err(Error::Flow("the sign-in answer arrived at an unexpected address; it was rejected".into()));
+    }
+    // RFC 9207 mix-up defence.
+    match (&p.iss, &flow.issuer) {
+        (Some(iss), Some(expected)) if iss != expected => {
+            return Err(Error::Flow(format!(
+                "the sign-in answer came from {iss}, not from {expected}; it was rejected"
+            )));
+        }
+        (None, Some(_)) if flow.iss_required => {
+            return Err(Error::Flow(
+                "the provider always names itself in its answer, but this one did not; it was rejected".into(),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(error) = &p.error {
+        return Err(Error::OAuth(OAuthError {
+            error: error.clone(),
+            description: p.error_description.clone(),
+            status: 0,
+        }));
+    }
+    match &p.code {
+        Some(c) if !c.is_empty() => Ok(c.clone()),
+        _ => Err(Error::Flow("the sign-in answer carries no code".into())),
+    }
+}
+
+/// `http://127.0.0.1:PORT/oauth/callback` vs the same with a trailing `/` normalised by `Url`.
+fn same_loopback(a: &str, b: &str) -> bool {
+    match (Url::parse(a), Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.scheme() == "http" && a == b,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoints::Revocation;
+    use crate::provider::{AuthMethod, DEEP_LINK_REDIRECT};
+
+    fn endpoints(issuer: Option<&str>, required: bool) -> Endpoints {
+        let u = |s: &str| Url::parse(s).unwrap();
+        Endpoints {
+            authorize: u("https://p.example/authorize?x=1"),
+            token: u("https://p.example/token"),
+            profile: u("https://p.example/me"),
+            api_base: u("https://p.example"),
+            revocation: Revocation::None(None),
+            auth_method: AuthMethod::ClientSecretPost,
+            issuer: issuer.map(str::to_owned),
+            iss_required: required,
+        }
+    }
+
+    fn begin(flows: &Flows, e: &Endpoints) -> (String, Url) {
+        let (id, url, _) = flows.begin(
+            e,
+            FlowRequest {
+                app_id: "app",
+                client_id: "cid",
+                scopes: vec!["read".into(), "offline_access".into()],
+                redirect_uri: Some(DEEP_LINK_REDIRECT.into()),
+                mode: RedirectMode::DeepLink,
+                reconnect: None,
+            },
+            1000,
+        );
+        (id, url)
+    }
+
+    fn query(url: &Url, k: &str) -> Option<String> {
+        url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned())
+    }
+
+    #[test]
+    fn authorize_url_has_everything_and_keeps_existing_query() {
+        let flows = Flows::default();
+        let (_, url) = begin(&flows, &endpoints(None, false));
+        assert_eq!(query(&url, "x").as_deref(), Some("1"));
+        assert_eq!(query(&url, "response_type").as_deref(), Some("code"));
+        assert_eq!(query(&url, "redirect_uri").as_deref(), Some("app.latchkey:/oauth/callback"));
+        assert_eq!(query(&url, "scope").as_deref(), Some("read offline_access"));
+        assert_eq!(query(&url, "code_challenge_method").as_deref(), Some("S256"));
+        let state = query(&url, "state").unwrap();
+        assert!(state.len() >= 43, "256 bits base64url: {state}");
+        let (_, url2) = begin(&flows, &endpoints(None, false));
+        assert_ne!(query(&url2, "state").unwrap(), state);
+    }
+
+    #[test]
+    fn callback_happy_path_is_one_use() {
+        let flows = Flows::default();
+        let (id, url) = begin(&flows, &endpoints(Some("https://p.example"), false));
+        let state = query(&url, "state").unwrap();
+        let cb = format!("app.latchkey:/oauth/callback?code=abc&state={state}&iss=https%3A%2F%2Fp.example");
+        let (flow, code) = flows.take_callback(&cb, 1001).unwrap();
+        assert_eq!(flow.id, id);
+        assert_eq!(code.unwrap(), "abc");
+        assert!(!flow.verifier().is_empty());
+        // Replay: nothing pending any more.
+        assert_eq!(flows.take_callback(&cb, 1002).unwrap_err().to_string(), NO_FLOW);
+    }
+
+    #[test]
+    fn forged_callbacks_change_nothing() {
+        let flows = Flows::default();
+        let (_, url) = begin(&flows, &endpoints(None, false));
+        let state = query(&url, "state").unwrap();
+        for bad in [
+            "app.latchkey:/oauth/callback?code=abc&state=forged".to_owned(),
+            "app.latchkey:/oauth/callback?code=abc".to_owned(),
+            format!("app.latchkey:/oauth/callback?code=a&state={state}&state=x"),
+            "not a url".to_owned(),
+            format!("app.latchkey:/oauth/callback?code={}&state={state}", "a".repeat(MAX_CALLBACK_LEN)),
+        ] {
+            assert!(flows.take_callback(&bad, 1001).is_err(), "{bad}");
+        }
+        // The real flow is still there.
+        let cb = format!("app.latchkey:/oauth/callback?code=abc&state={state}");
+        assert_eq!(flows.take_callback(&cb, 1001).unwrap().1.unwrap(), "abc");
+    }
+
+    #[test]
+    fn expired_flows_are_gone() {
+        let flows = Flows::default();
+        let (_, url) = begin(&flows, &endpoints(None, false));
+        let state = query(&url, "state").unwrap();
+        let cb = format!("app.latchkey:/oauth/callback?code=abc&state={state}");
+        assert!(flows.take_callback(&cb, 1000 + FLOW_TTL_SECS + 1).is_err());
+        assert!(flows.is_empty());
+    }
+
+    #[test]
+    fn iss_mismatch_missing_iss_wrong_address_and_errors() {
+        let flows = Flows::default();
+        let e = endpoints(Some("https://p.example"), true);
+        let cases = [
+            ("app.latchkey:/oauth/callback?code=a&iss=https%3A%2F%2Fevil.example", "came from https://evil.example"),
+            ("app.latchkey:/oauth/callback?code=a", "did not"),
+            ("app.latchkey://oauth/callback?code=a&iss=https%3A%2F%2Fp.example", "unexpected address"),
+            (
+                "app.latchkey:/oauth/callback?error=access_denied&error_description=No+thanks&iss=https%3A%2F%2Fp.example",
+                "No thanks",
+            ),
+        ];
+        for (cb, want) in cases {
+            let (_, url) = begin(&flows, &e);
+            let state = query(&url, "state").unwrap();
+            let (_, outcome) = flows.take_callback(&format!("{cb}&state={state}"), 1001).unwrap();
+            let err = outcome.unwrap_err().to_string();
+            assert!(err.contains(want), "{cb}: {err}");
+        }
+        assert!(flows.is_empty(), "every used state is gone");
+    }
+
+    #[test]
+    fn pasted_codes() {
+        let flows = Flows::default();
+        let (id, url) = begin(&flows, &endpoints(None, false));
+        assert!(flows.take_pasted(&id, "  ", 1001).is_err());
+        assert!(flows.take_pasted(&id, "two words", 1001).is_err());
+        assert!(flows.take_pasted("other", "abc", 1001).is_err());
+        let (_, code) = flows.take_pasted(&id, " abc \n", 1001).unwrap();
+        assert_eq!(code.unwrap(), "abc");
+        let (id, url2) = begin(&flows, &endpoints(None, false));
+        let state = query(&url2, "state").unwrap();
+        let (_, code) =
+            flows.take_pasted(&id, &format!("urn:ietf:wg:oauth:2.0:oob?code=xyz&state={state}"), 1001).unwrap();
+        assert_eq!(code.unwrap(), "xyz");
+        let _ = url;
+    }
+
+    #[test]
+    fn callback_parser_never_panics_on_odd_input() {
+        // A small deterministic fuzz: every byte string built from URL-ish pieces parses or
+        // fails cleanly.
+        let pieces = [
+            "app.latchkey:",
+            "/oauth/callback",
+            "?",
+            "&",
+            "=",
+            "code",
+            "state",
+            "%",
+            "%zz",
+            "#",
+            "iss",
+            "\u{0}",
+            "é",
+            "//",
+            "http://127.0.0.1:1",
+        ];
+        let mut seed: u64 = 0x9e3779b97f4a7c15;
+        for _ in 0..5000 {
+            let mut s = String::new();
+            for _ in 0..(seed % 9) {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let _ = parse_callback(&s);
+        }
+    }
+}

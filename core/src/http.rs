@@ -1,0 +1,92 @@
+//! The HTTP client every provider request goes through: timeouts on everything, no
+//! redirects followed (token, revoke and profile requests must not be bounced elsewhere,
+//! RFC 9700 §4.11), bounded bodies.
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, Response, StatusCode};
+
+use crate::error::{Error, Result};
+use crate::token::{MAX_TOKEN_RESPONSE, parse_error_response};
+
+/// The largest body Latchkey reads from a provider.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// Builds the shared client.
+pub fn client() -> reqwest::Client {
+    // reqwest is built with `rustls-no-provider` and rustls with `ring` only; install it as
+    // the process default (a second call finds it installed, which is fine).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("Latchkey/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client configuration is valid")
+}
+
+/// A response read in full.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status.
+    pub status: StatusCode,
+    /// `Retry-After` in seconds, when given as a number.
+    pub retry_after: Option<u64>,
+    /// The body (at most [`MAX_BODY`] bytes).
+    pub body: Vec<u8>,
+}
+
+/// Sends a request and reads the whole answer, bounded.
+pub async fn send(what: &'static str, req: RequestBuilder) -> Result<Answer> {
+    let resp = req.send().await.map_err(|source| Error::Network { what, source })?;
+    read(what, resp).await
+}
+
+async fn read(what: &'static str, mut resp: Response) -> Result<Answer> {
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if resp.content_length().is_some_and(|l| l as usize > MAX_BODY) {
+        return Err(Error::BadResponse { what, detail: "the answer is too large".into() });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|source| Error::Network { what, source })? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(Error::BadResponse { what, detail: "the answer is too large".into() });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Answer { status, retry_after, body })
+}
+
+impl Answer {
+    /// Turns a non-success answer into the right error: an OAuth error body, or an HTTP error
+    /// with a short excerpt (never for token endpoints, whose bodies may hold tokens).
+    pub fn error(&self, what: &'static str, quote_body: bool) -> Error {
+        if let Some(oauth) = parse_error_response(&self.body, self.status.as_u16())
+            && !self.status.is_server_error()
+        {
+            return Error::OAuth(oauth);
+        }
+        let detail = quote_body.then(|| excerpt(&self.body)).flatten();
+        Error::Http { what, status: self.status.as_u16(), detail, retry_after: self.retry_after }
+    }
+
+    /// The body as JSON, for resource endpoints.
+    pub fn json(&self, what: &'static str) -> Result<serde_json::Value> {
+        if self.body.len() > MAX_TOKEN_RESPONSE * 8 {
+            return Err(Error::BadResponse { what, detail: "the answer is too large".into() });
+        }
+        serde_json::from_slice(&self.body).map_err(|e| Error::BadResponse { what, detail: format!("not JSON: {e}") })
+    }
+}
+
+fn excerpt(body: &[u8]) -> Option<String> {
+    let s = String::from_utf8_lossy(body);
+    let s: String = s.chars().filter(|c| !c.is_control()).take(160).collect();
+    (!s.trim().is_empty()).then_some(s)
+}

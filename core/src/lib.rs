@@ -1,0 +1,28 @@
+//! Latchkey's core: provider presets, the OAuth 2.0 authorization-code flow with PKCE,
+//! tolerant token parsing, the keychain vault, the metadata store and the provider APIs.
+//! No Tauri here: the desktop shell, the background agent and the command line all use
+//! [`Latchkey`].
+//!
+//! Protocol decisions cite RFC 6749 (OAuth 2.0), 7636 (PKCE), 8252 (native apps),
+//! 9700 (security BCP), 7009 (revocation), 8414 (metadata) and 9207 (`iss`).
+
+pub mod api;
+pub mod clock;
+pub mod endpoints;
+pub mod error;
+pub mod flow;
+pub mod http;
+pub mod loopback;
+pub mod oauth;
+pub mod provider;
+pub mod schedule;
+pub mod service;
+pub mod store;
+pub mod token;
+pub mod vault;
+
+pub use clock::{Clock, Timestamp};
+pub use error::{Error, ErrorCode, OAuthError, Result};
+pub use provider::{PresetId, RedirectMode};
+pub use service::{AppInput, AppView, Config, ConnectStart, ConnectionView, ErrorView, Event, Latchkey};
+pub use store::{Connection, ProviderApp, Settings, Status};

@@ -1,0 +1,713 @@
+//! `Latchkey`: the one facade the app, the agent and the command line use. Commands in the
+//! Tauri shell are a few lines each around these methods.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::api::{self, Profile};
+use crate::clock::{Clock, Timestamp};
+use crate::endpoints::{apply_metadata, discover};
+use crate::error::{Error, ErrorCode, Result};
+use crate::flow::{FlowRequest, Flows, PendingFlow};
+use crate::loopback::{Loopback, browser_page};
+use crate::oauth::{self, Client};
+use crate::provider::{DEEP_LINK_REDIRECT, OOB_REDIRECT, PresetId, RedirectMode, check_endpoint};
+use crate::schedule::refresh_at;
+use crate::store::{Connection, Data, ProviderApp, Status, Store};
+use crate::token::{TokenSet, split_scopes};
+use crate::vault::{Vault, app_secret_key, connection_key, platform_vault};
+
+/// The identifier the app is registered under; the default keychain service and data folder.
+pub const APP_ID: &str = "app.latchkey.desktop";
+
+/// Where data lives.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The metadata directory.
+    pub data_dir: PathBuf,
+    /// The keychain service name.
+    pub keyring_service: String,
+}
+
+impl Config {
+    /// From `LATCHKEY_DATA_DIR` and `LATCHKEY_KEYRING_SERVICE`, else the platform defaults
+    /// (`~/.local/share/app.latchkey.desktop` on Linux; service `app.latchkey.desktop`).
+    pub fn from_env() -> Result<Self> {
+        let data_dir = match std::env::var_os("LATCHKEY_DATA_DIR").filter(|v| !v.is_empty()) {
+            Some(d) => PathBuf::from(d),
+            None => {
+                dirs::data_dir().ok_or_else(|| Error::Internal("no data directory on this system".into()))?.join(APP_ID)
+            }
+        };
+        let keyring_service = std::env::var("LATCHKEY_KEYRING_SERVICE")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| APP_ID.to_owned());
+        Ok(Self { data_dir, keyring_service })
+    }
+}
+
+/// Something the UI should know about.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A connect flow ended.
+    ConnectFinished {
+        /// Which flow.
+        flow_id: String,
+        /// The connection, or the error.
+        result: std::result::Result<Box<ConnectionView>, ErrorView>,
+    },
+    /// Connections or apps changed.
+    ConnectionsChanged,
+}
+
+/// An error as it crosses to the UI: `{ code, message }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorView {
+    /// What the UI can act on.
+    pub code: ErrorCode,
+    /// Plain words.
+    pub message: String,
+}
+
+impl From<&Error> for ErrorView {
+    fn from(e: &Error) -> Self {
+        Self { code: e.code(), message: e.to_string() }
+    }
+}
+
+/// A preset, for the provider-app form.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresetView {
+    id: PresetId,
+    name: &'static str,
+    base_url_required: bool,
+    default_base_url: Option<&'static str>,
+    default_scopes: &'static str,
+    redirect_modes: &'static [RedirectMode],
+    help: &'static str,
+    manage_url: Option<&'static str>,
+}
+
+/// A provider app, for lists and forms (no secret).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppView {
+    /// Id.
+    pub id: String,
+    /// Preset.
+    pub preset: PresetId,
+    /// Name.
+    pub name: String,
+    /// Base URL override.
+    pub base_url: Option<Url>,
+    /// Client id (not a secret).
+    pub client_id: String,
+    /// Scopes.
+    pub scopes: String,
+    /// Redirect mode.
+    pub redirect_mode: RedirectMode,
+    /// The exact redirect URI to register at the provider.
+    pub redirect_uri: Option<String>,
+    /// Whether a secret is stored.
+    pub has_secret: bool,
+    /// Explicit/discovered endpoints.
+    pub authorize_url: Option<Url>,
+    /// Token endpoint.
+    pub token_url: Option<Url>,
+    /// Revocation endpoint.
+    pub revocation_url: Option<Url>,
+    /// Userinfo endpoint.
+    pub userinfo_url: Option<Url>,
+    /// How many connections use it.
+    pub connection_count: usize,
+}
+
+/// What the UI sends to add or edit a provider app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppInput {
+    /// Id when editing.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Preset.
+    pub preset: PresetId,
+    /// Name (defaults to the preset's).
+    #[serde(default)]
+    pub name: String,
+    /// Base URL.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret; empty or absent on edit keeps the stored one.
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    /// Scopes.
+    #[serde(default)]
+    pub scopes: Option<String>,
+    /// Redirect mode (defaults to the preset's first).
+    #[serde(default)]
+    pub redirect_mode: Option<RedirectMode>,
+    /// Explicit endpoints (Generic).
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    /// Token endpoint.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// Revocation endpoint.
+    #[serde(default)]
+    pub revocation_url: Option<String>,
+    /// Userinfo endpoint.
+    #[serde(default)]
+    pub userinfo_url: Option<String>,
+}
+
+/// A connection, for lists (no token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionView {
+    /// Id.
+    pub id: String,
+    /// Provider app id.
+    pub app_id: String,
+    /// Provider app name.
+    pub app_name: String,
+    /// Preset.
+    pub preset: Option<PresetId>,
+    /// Account id.
+    pub account_id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Label.
+    pub label: Option<String>,
+    /// Status.
+    pub status: Status,
+    /// Access token expiry.
+    pub expires_at: Option<Timestamp>,
+    /// Last refresh.
+    pub last_refresh_at: Option<Timestamp>,
+    /// Next refresh.
+    pub next_refresh_at: Option<Timestamp>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Granted scopes.
+    pub scopes_granted: Vec<String>,
+    /// Requested scopes.
+    pub scopes_requested: Vec<String>,
+    /// Created.
+    pub created_at: Timestamp,
+}
+
+/// A started connect flow.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectStart {
+    /// Flow id.
+    pub flow_id: String,
+    /// Open this in the browser.
+    pub authorize_url: String,
+    /// How the answer comes back.
+    pub mode: RedirectMode,
+    /// The redirect URI sent, if any.
+    pub redirect_uri: Option<String>,
+    /// When the flow expires.
+    pub expires_at: Timestamp,
+}
+
+pub(crate) fn view(data: &Data, c: &Connection) -> ConnectionView {
+    let app = data.app(&c.app_id).ok();
+    ConnectionView {
+        id: c.id.clone(),
+        app_id: c.app_id.clone(),
+        app_name: app.map(|a| a.name.clone()).unwrap_or_else(|| "(removed provider app)".into()),
+        preset: app.map(|a| a.preset),
+        account_id: c.account_id.clone(),
+        name: c.name.clone(),
+        email: c.email.clone(),
+        label: c.label.clone(),
+        status: c.status,
+        expires_at: c.expires_at,
+        last_refresh_at: c.last_refresh_at,
+        next_refresh_at: c.next_refresh_at,
+        last_error: c.last_error.clone(),
+        scopes_granted: c.scopes_granted.clone(),
+        scopes_requested: c.scopes_requested.clone(),
+        created_at: c.created_at,
+    }
+}
+
+/// The redirect URI an app in `mode` sends (for loopback, without the port, which is chosen
+/// per sign-in).
+pub fn redirect_uri_for(preset: PresetId, mode: RedirectMode) -> Option<String> {
+    match mode {
+        RedirectMode::DeepLink => Some(DEEP_LINK_REDIRECT.to_owned()),
+        RedirectMode::Loopback => Some("http://127.0.0.1/oauth/callback".to_owned()),
+        RedirectMode::Paste if preset == PresetId::Fusio => None,
+        RedirectMode::Paste => Some(OOB_REDIRECT.to_owned()),
+    }
+}
+
+fn new_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) vault: Arc<dyn Vault>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) clock: Clock,
+    flows: Flows,
+    loopbacks: Mutex<HashMap<String, CancellationToken>>,
+    events: broadcast::Sender<Event>,
+    keyring_service: String,
+}
+
+/// The core facade. Cheap to clone.
+#[derive(Clone)]
+pub struct Latchkey {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Latchkey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Latchkey").field("data_dir", &self.inner.store.dir()).finish_non_exhaustive()
+    }
+}
+
+impl Latchkey {
+    /// Opens Latchkey on the platform keychain.
+    pub fn open(config: &Config) -> Result<Self> {
+        let vault: Arc<dyn Vault> = Arc::from(platform_vault(&config.keyring_service));
+        Self::with_parts(Store::open(&config.data_dir)?, vault, Clock::system(), &config.keyring_service)
+    }
+
+    /// Opens Latchkey with the given parts (tests: a memory vault, a manual clock).
+    pub fn with_parts(store: Store, vault: Arc<dyn Vault>, clock: Clock, keyring_service: &str) -> Result<Self> {
+        let (events, _) = broadcast::channel(64);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                vault,
+                http: crate::http::client(),
+                clock,
+                flows: Flows::default(),
+                loopbacks: Mutex::new(HashMap::new()),
+                events,
+                keyring_service: keyring_service.to_owned(),
+            }),
+        })
+    }
+
+    /// Events for the UI.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, e: Event) {
+        let _ = self.inner.events.send(e);
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.inner.store.dir()
+    }
+
+    /// The keychain service name.
+    pub fn keyring_service(&self) -> &str {
+        &self.inner.keyring_service
+    }
+
+    /// Now.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    pub(crate) async fn vault<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Vault) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let vault = self.inner.vault.clone();
+        tokio::task::spawn_blocking(move || f(vault.as_ref())).await.map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    pub(crate) async fn update<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Data) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.update(f)).await.map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    /// The metadata as it is now.
+    pub fn load(&self) -> Result<Data> {
+        self.inner.store.load()
+    }
+
+    // ---- presets and provider apps --------------------------------------------------
+
+    /// The provider presets.
+    pub fn presets() -> Vec<PresetView> {
+        PresetId::ALL
+            .into_iter()
+            .map(|id| {
+                let p = id.preset();
+                PresetView {
+                    id,
+                    name: p.name,
+                    base_url_required: p.base_url_required(),
+                    default_base_url: p.default_base,
+                    default_scopes: p.default_scopes,
+                    redirect_modes: p.redirect_modes,
+                    help: p.help,
+                    manage_url: p.manage_url,
+                }
+            })
+            .collect()
+    }
+
+    /// The provider apps.
+    pub fn list_apps(&self) -> Result<Vec<AppView>> {
+        let data = self.load()?;
+        Ok(data.apps.iter().map(|a| app_view(&data, a)).collect())
+    }
+
+    /// Adds or edits a provider app: validates, runs discovery where the preset has it, puts
+    /// the secret in the keychain, then saves the rest.
+    pub async fn save_app(&self, input: AppInput) -> Result<AppView> {
+        let existing = match &input.id {
+            Some(id) => Some(self.load()?.app(id)?.clone()),
+            None => None,
+        };
+        let preset = input.preset.preset();
+        let url = |field: &str, v: &Option<String>| -> Result<Option<Url>> {
+            match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                None => Ok(None),
+                Some(s) => {
+                    let u = Url::parse(s).map_err(|_| Error::InvalidInput(format!("{field}: {s:?} is not a URL")))?;
+                    check_endpoint(&u).map_err(|e| Error::InvalidInput(format!("{field}: {e}")))?;
+                    Ok(Some(u))
+                }
+            }
+        };
+        let client_id = input.client_id.trim().to_owned();
+        if client_id.is_empty() {
+            return Err(Error::InvalidInput("Client id: enter the client id the provider gave you".into()));
+        }
+        let redirect_mode = input.redirect_mode.unwrap_or(preset.redirect_modes[0]);
+        if !preset.redirect_modes.contains(&redirect_mode) {
+            return Err(Error::InvalidInput(format!("{} does not accept this redirect mode", preset.name)));
+        }
+        let base_url = url("Base URL", &input.base_url)?;
+        if base_url.is_none() && preset.base_url_required() {
+            return Err(Error::InvalidInput(format!("Base URL: {} needs the address of the provider", preset.name)));
+        }
+        let name = match input.name.trim() {
+            "" => preset.name.to_owned(),
+            n => n.to_owned(),
+        };
+        let secret = input.client_secret.filter(|s| !secrecy::ExposeSecret::expose_secret(s).is_empty());
+        let mut app = ProviderApp {
+            id: existing.as_ref().map(|a| a.id.clone()).unwrap_or_else(new_id),
+            preset: input.preset,
+            name,
+            base_url,
+            client_id,
+            scopes: split_scopes(input.scopes.as_deref().unwrap_or(preset.default_scopes)).join(" "),
+            redirect_mode,
+            authorize_url: url("Authorization URL", &input.authorize_url)?,
+            token_url: url("Token URL", &input.token_url)?,
+            revocation_url: url("Revocation URL", &input.revocation_url)?,
+            userinfo_url: url("Userinfo URL", &input.userinfo_url)?,
+            issuer: None,
+            iss_required: false,
+            auth_method: None,
+            has_secret: secret.is_some() || existing.as_ref().is_some_and(|a| a.has_secret),
+            created_at: existing.as_ref().map(|a| a.created_at).unwrap_or_else(|| self.now()),
+        };
+        if preset.discovery {
+            let base = app.base()?;
+            match discover(&self.inner.http, &base).await {
+                Ok(Some(m)) => apply_metadata(&mut app, &m),
+                Ok(None) => {}
+                Err(e @ Error::InvalidInput(_)) => return Err(e),
+                // Discovery is optional: an unreachable metadata document leaves the preset's
+                // defaults in force.
+                Err(e) => log::warn!("discovery for {} failed: {e}", app.id),
+            }
+        }
+        app.endpoints()?;
+        if let Some(secret) = secret {
+            let key = app_secret_key(&app.id);
+            self.vault(move |v| v.set(&key, &secret)).await?;
+        }
+        let saved = app.clone();
+        let view = self
+            .update(move |d| {
+                match d.apps.iter_mut().find(|a| a.id == saved.id) {
+                    Some(a) => *a = saved.clone(),
+                    None => d.apps.push(saved.clone()),
+                }
+                Ok(app_view(d, &saved))
+            })
+            .await?;
+        self.emit(Event::ConnectionsChanged);
+        Ok(view)
+    }
+
+    // ---- connections ----------------------------------------------------------------
+
+    /// The connections.
+    pub fn list_connections(&self) -> Result<Vec<ConnectionView>> {
+        let data = self.load()?;
+        Ok(data.connections.iter().map(|c| view(&data, c)).collect())
+    }
+
+    /// Starts connecting an account at a provider app (or reconnecting `reconnect`). The caller
+    /// opens `authorize_url` in the browser. For loopback flows a listener is waiting already.
+    pub async fn start_connect(&self, app_id: &str, reconnect: Option<&str>) -> Result<ConnectStart> {
+        let data = self.load()?;
+        let app = data.app(app_id)?.clone();
+        if let Some(c) = reconnect {
+            let c = data.connection(c)?;
+            if c.app_id != app.id {
+                return Err(Error::InvalidInput("that connection belongs to another provider app".into()));
+            }
+        }
+        let endpoints = app.endpoints()?;
+        let (redirect_uri, loopback) = match app.redirect_mode {
+            RedirectMode::Loopback => {
+                let lb = Loopback::bind().await?;
+                (Some(lb.redirect_uri()), Some(lb))
+            }
+            mode => (redirect_uri_for(app.preset, mode), None),
+        };
+        let (flow_id, url, expires_at) = self.inner.flows.begin(
+            &endpoints,
+            FlowRequest {
+                app_id: &app.id,
+                client_id: &app.client_id,
+                scopes: split_scopes(&app.scopes),
+                redirect_uri: redirect_uri.clone(),
+                mode: app.redirect_mode,
+                reconnect: reconnect.map(str::to_owned),
+            },
+            self.now(),
+        );
+        if let Some(lb) = loopback {
+            self.spawn_loopback(flow_id.clone(), lb, expires_at);
+        }
+        log::info!("sign-in {flow_id} started for app {} ({:?})", app.id, app.redirect_mode);
+        Ok(ConnectStart { flow_id, authorize_url: url.to_string(), mode: app.redirect_mode, redirect_uri, expires_at })
+    }
+
+    fn spawn_loopback(&self, flow_id: String, lb: Loopback, expires_at: Timestamp) {
+        let cancel = CancellationToken::new();
+        self.inner.loopbacks.lock().expect("loopbacks lock").insert(flow_id.clone(), cancel.clone());
+        let this = self.clone();
+        let wait = std::time::Duration::from_secs((expires_at - self.now()).max(1) as u64);
+        tokio::spawn(async move {
+            let page = |url: &str| {
+                let declined = url.contains("error=");
+                let msg = if declined {
+                    "The provider did not grant access. Return to Latchkey to see why."
+                } else {
+                    "Latchkey received your sign-in. You can close this tab and return to Latchkey."
+                };
+                (200, browser_page(!declined, msg))
+            };
+            tokio::select! {
+                r = lb.accept(page) => match r {
+                    Ok(url) => { let _ = this.handle_callback(&url).await; }
+                    Err(e) => this.fail_flow(&flow_id, &e),
+                },
+                () = cancel.cancelled() => {}
+                () = tokio::time::sleep(wait) => {
+                    this.inner.flows.cancel(&flow_id);
+                    this.fail_flow(&flow_id, &Error::Flow("the sign-in took longer than 10 minutes and was stopped; start again".into()));
+                }
+            }
+            this.inner.loopbacks.lock().expect("loopbacks lock").remove(&flow_id);
+        });
+    }
+
+    fn fail_flow(&self, flow_id: &str, e: &Error) {
+        self.emit(Event::ConnectFinished { flow_id: flow_id.to_owned(), result: Err(ErrorView::from(e)) });
+    }
+
+    /// Cancels a flow; its loopback listener closes.
+    pub fn cancel_connect(&self, flow_id: &str) -> bool {
+        if let Some(c) = self.inner.loopbacks.lock().expect("loopbacks lock").remove(flow_id) {
+            c.cancel();
+        }
+        self.inner.flows.cancel(flow_id)
+    }
+
+    /// Handles a redirect (deep link or loopback). A callback that matches no flow is
+    /// rejected and changes nothing ([`crate::flow::NO_FLOW`] when nothing is waiting).
+    pub async fn handle_callback(&self, url: &str) -> Result<ConnectionView> {
+        let (flow, outcome) = self.inner.flows.take_callback(url, self.now())?;
+        self.finish_flow(flow, outcome).await
+    }
+
+    /// Completes a paste-the-code flow.
+    pub async fn submit_code(&self, flow_id: &str, code: &str) -> Result<ConnectionView> {
+        let (flow, outcome) = self.inner.flows.take_pasted(flow_id, code, self.now())?;
+        self.finish_flow(flow, outcome).await
+    }
+
+    async fn finish_flow(&self, flow: PendingFlow, outcome: Result<String>) -> Result<ConnectionView> {
+        if let Some(c) = self.inner.loopbacks.lock().expect("loopbacks lock").remove(&flow.id) {
+            c.cancel();
+        }
+        let flow_id = flow.id.clone();
+        let result = match outcome {
+            Ok(code) => self.complete(&flow, &code).await,
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(v) => {
+                log::info!("sign-in {flow_id} finished: connection {}", v.id);
+                self.emit(Event::ConnectFinished { flow_id, result: Ok(Box::new(v.clone())) });
+                self.emit(Event::ConnectionsChanged);
+            }
+            Err(e) => {
+                log::warn!("sign-in {flow_id} failed: {}", e.code());
+                self.fail_flow(&flow_id, e);
+            }
+        }
+        result
+    }
+
+    pub(crate) async fn client_secret(&self, app_id: &str) -> Result<Option<SecretString>> {
+        let key = app_secret_key(app_id);
+        self.vault(move |v| v.get(&key)).await
+    }
+
+    /// Code exchange, profile, then save: tokens in the keychain first, then the metadata.
+    async fn complete(&self, flow: &PendingFlow, code: &str) -> Result<ConnectionView> {
+        let app = self.load()?.app(&flow.app_id)?.clone();
+        let endpoints = app.endpoints()?;
+        let secret = self.client_secret(&app.id).await?;
+        let client = Client { id: &app.client_id, secret: secret.as_ref() };
+        let now = self.now();
+        let tokens = oauth::exchange_code(
+            &self.inner.http,
+            &endpoints,
+            &client,
+            code,
+            flow.redirect_uri.as_deref(),
+            flow.verifier(),
+            now,
+        )
+        .await?;
+        let profile =
+            api::fetch_profile(&self.inner.http, &endpoints, app.preset.preset().profile_style, &tokens.access_token)
+                .await?;
+        self.save_connection(&app, flow, profile, tokens).await
+    }
+
+    async fn save_connection(
+        &self,
+        app: &ProviderApp,
+        flow: &PendingFlow,
+        profile: Profile,
+        tokens: TokenSet,
+    ) -> Result<ConnectionView> {
+        let data = self.load()?;
+        let existing =
+            data.connections.iter().find(|c| c.app_id == app.id && c.account_id == profile.id).map(|c| c.id.clone());
+        let id = existing.clone().unwrap_or_else(new_id);
+        let key = connection_key(&id);
+        let secret = tokens.to_vault_string();
+        self.vault(move |v| v.set(&key, &secret)).await?;
+        let now = self.now();
+        let margin = data.settings.refresh_margin_secs;
+        let app_id = app.id.clone();
+        let requested = flow.scopes_requested.clone();
+        let granted = tokens.scope.clone().unwrap_or_else(|| requested.clone());
+        let (expires_at, issued_at) = (tokens.expires_at, tokens.issued_at);
+        let new_conn_id = id.clone();
+        let saved = self
+            .update(move |d| {
+                let c = match d.connections.iter_mut().find(|c| c.app_id == app_id && c.account_id == profile.id) {
+                    Some(c) => c,
+                    None => {
+                        d.connections.push(Connection {
+                            id: new_conn_id.clone(),
+                            app_id: app_id.clone(),
+                            account_id: profile.id.clone(),
+                            name: None,
+                            email: None,
+                            label: None,
+                            status: Status::Connected,
+                            expires_at: None,
+                            issued_at: None,
+                            last_refresh_at: None,
+                            next_refresh_at: None,
+                            last_error: None,
+                            scopes_granted: vec![],
+                            scopes_requested: vec![],
+                            created_at: now,
+                            updated_at: now,
+                            refresh_log: vec![],
+                        });
+                        d.connections.last_mut().expect("just pushed")
+                    }
+                };
+                c.name = profile.name;
+                c.email = profile.email;
+                c.status = Status::Connected;
+                c.expires_at = expires_at;
+                c.issued_at = Some(issued_at);
+                c.next_refresh_at = refresh_at(issued_at, expires_at, margin);
+                c.last_error = None;
+                c.scopes_granted = granted;
+                c.scopes_requested = requested;
+                c.updated_at = now;
+                let c = c.clone();
+                Ok(view(d, &c))
+            })
+            .await;
+        match saved {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                // Keep the keychain consistent with the list: a new entry nobody lists is removed.
+                if existing.is_none() {
+                    let key = connection_key(&id);
+                    let _ = self.vault(move |v| v.delete(&key)).await;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn app_view(data: &Data, a: &ProviderApp) -> AppView {
+    AppView {
+        id: a.id.clone(),
+        preset: a.preset,
+        name: a.name.clone(),
+        base_url: a.base_url.clone(),
+        client_id: a.client_id.clone(),
+        scopes: a.scopes.clone(),
+        redirect_mode: a.redirect_mode,
+        redirect_uri: redirect_uri_for(a.preset, a.redirect_mode),
+        has_secret: a.has_secret,
+        authorize_url: a.authorize_url.clone(),
+        token_url: a.token_url.clone(),
+        revocation_url: a.revocation_url.clone(),
+        userinfo_url: a.userinfo_url.clone(),
+        connection_count: data.connections.iter().filter(|c| c.app_id == a.id).count(),
+    }
+}

@@ -1,0 +1,248 @@
+//! The keychain, behind a small trait: one entry per connection's token set and one per
+//! provider app's client secret. `NoEntry` is `Ok(None)`; delete is idempotent.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, Result};
+
+/// Where secrets live.
+pub trait Vault: Send + Sync + std::fmt::Debug {
+    /// Reads an entry; `Ok(None)` when there is none.
+    fn get(&self, key: &str) -> Result<Option<SecretString>>;
+    /// Creates or replaces an entry.
+    fn set(&self, key: &str, value: &SecretString) -> Result<()>;
+    /// Removes an entry; removing a missing entry succeeds.
+    fn delete(&self, key: &str) -> Result<()>;
+}
+
+/// The key of a connection's token set.
+pub fn connection_key(connection_id: &str) -> String {
+    format!("connection:{connection_id}")
+}
+
+/// The key of a provider app's client secret.
+pub fn app_secret_key(app_id: &str) -> String {
+    format!("app-secret:{app_id}")
+}
+
+/// The OS keychain through the `keyring` crate (Secret Service on Linux, Keychain on macOS,
+/// Credential Manager on Windows). Calls block: call them from `spawn_blocking`.
+#[derive(Debug, Clone)]
+pub struct KeyringVault {
+    service: String,
+}
+
+impl KeyringVault {
+    /// A vault whose entries are named by `service` (e.g. `app.latchkey.desktop`).
+    pub fn new(service: impl Into<String>) -> Self {
+        Self { service: service.into() }
+    }
+
+    /// The service name entries are stored under.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    fn entry(&self, key: &str) -> Result<keyring::Entry> {
+        keyring::Entry::new(&self.service, key).map_err(keychain_error)
+    }
+}
+
+fn keychain_error(e: keyring::Error) -> Error {
+    Error::Keychain(match e {
+        keyring::Error::NoStorageAccess(inner) => format!("access was refused (is the keychain locked?): {inner}"),
+        keyring::Error::NoDefaultStore => "no keychain service is running".to_owned(),
+        other => other.to_string(),
+    })
+}
+
+impl Vault for KeyringVault {
+    fn get(&self, key: &str) -> Result<Option<SecretString>> {
+        match self.entry(key)?.get_password() {
+            Ok(p) => Ok(Some(SecretString::from(p))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(keychain_error(e)),
+        }
+    }
+
+    fn set(&self, key: &str, value: &SecretString) -> Result<()> {
+        self.entry(key)?.set_password(value.expose_secret()).map_err(keychain_error)
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        match self.entry(key)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keychain_error(e)),
+        }
+    }
+}
+
+/// An in-memory vault for unit tests.
+#[derive(Debug, Default)]
+pub struct MemoryVault {
+    entries: Mutex<HashMap<String, SecretString>>,
+    /// When set, every call fails as a locked keychain would.
+    pub locked: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryVault {
+    fn check(&self) -> Result<()> {
+        if self.locked.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Keychain("access was refused (is the keychain locked?)".into()));
+        }
+        Ok(())
+    }
+
+    /// How many entries exist.
+    pub fn len(&self) -> usize {
+        self.entries.lock().expect("vault lock").len()
+    }
+
+    /// Whether the vault is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Vault for MemoryVault {
+    fn get(&self, key: &str) -> Result<Option<SecretString>> {
+        self.check()?;
+        Ok(self.entries.lock().expect("vault lock").get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &SecretString) -> Result<()> {
+        self.check()?;
+        self.entries.lock().expect("vault lock").insert(key.to_owned(), value.clone());
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<()> {
+        self.check()?;
+        self.entries.lock().expect("vault lock").remove(key);
+        Ok(())
+    }
+}
+
+/// Splits values longer than `max` characters over numbered entries (`key`, `key#1`, …).
+/// Windows Credential Manager caps a secret at 2560 bytes of UTF-16, and JWT access tokens
+/// can be longer; the first entry carries a `chunks:N:` header when split.
+#[derive(Debug)]
+pub struct Chunked<V> {
+    inner: V,
+    max: usize,
+}
+
+impl<V: Vault> Chunked<V> {
+    /// Wraps `inner`, splitting values longer than `max` characters.
+    pub fn new(inner: V, max: usize) -> Self {
+        assert!(max > 32, "chunk size too small");
+        Self { inner, max }
+    }
+
+    fn part_key(key: &str, i: usize) -> String {
+        format!("{key}#{i}")
+    }
+}
+
+impl<V: Vault> Vault for Chunked<V> {
+    fn get(&self, key: &str) -> Result<Option<SecretString>> {
+        let Some(first) = self.inner.get(key)? else { return Ok(None) };
+        let s = first.expose_secret();
+        let Some(rest) = s.strip_prefix("chunks:") else { return Ok(Some(first)) };
+        let (n, head) =
+            rest.split_once(':').ok_or_else(|| Error::Keychain("a split keychain entry is damaged".into()))?;
+        let n: usize = n.parse().map_err(|_| Error::Keychain("a split keychain entry is damaged".into()))?;
+        let mut out = head.to_owned();
+        for i in 1..n {
+            let part = self
+                .inner
+                .get(&Self::part_key(key, i))?
+                .ok_or_else(|| Error::Keychain(format!("part {i} of a split keychain entry is missing")))?;
+            out.push_str(part.expose_secret());
+        }
+        Ok(Some(SecretString::from(out)))
+    }
+
+    fn set(&self, key: &str, value: &SecretString) -> Result<()> {
+        let chars: Vec<char> = value.expose_secret().chars().collect();
+        // Leave room for the header in the first entry.
+        if chars.len() <= self.max && !value.expose_secret().starts_with("chunks:") {
+            self.inner.set(key, value)?;
+            self.delete_parts_from(key, 1)?;
+            return Ok(());
+        }
+        let first_len = self.max - 16;
+        let mut parts: Vec<String> = vec![chars[..first_len.min(chars.len())].iter().collect()];
+        parts.extend(chars[first_len.min(chars.len())..].chunks(self.max).map(|c| c.iter().collect::<String>()));
+        // Write the tail parts first, the header entry last: a reader never sees a header
+        // that names parts not yet written.
+        for (i, p) in parts.iter().enumerate().skip(1) {
+            self.inner.set(&Self::part_key(key, i), &SecretString::from(p.clone()))?;
+        }
+        self.inner.set(key, &SecretString::from(format!("chunks:{}:{}", parts.len(), parts[0])))?;
+        self.delete_parts_from(key, parts.len())
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        self.inner.delete(key)?;
+        self.delete_parts_from(key, 1)
+    }
+}
+
+impl<V: Vault> Chunked<V> {
+    fn delete_parts_from(&self, key: &str, from: usize) -> Result<()> {
+        let mut i = from;
+        while self.inner.get(&Self::part_key(key, i))?.is_some() {
+            self.inner.delete(&Self::part_key(key, i))?;
+            i += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The platform's keychain, with splitting where the platform needs it.
+pub fn platform_vault(service: &str) -> Box<dyn Vault> {
+    if cfg!(windows) {
+        // 2560 bytes of UTF-16 = 1280 UTF-16 units; stay below with room for the header.
+        Box::new(Chunked::new(KeyringVault::new(service), 1200))
+    } else {
+        Box::new(KeyringVault::new(service))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_vault_semantics() {
+        let v = MemoryVault::default();
+        assert!(v.get("a").unwrap().is_none());
+        v.set("a", &"1".to_owned().into()).unwrap();
+        assert_eq!(v.get("a").unwrap().unwrap().expose_secret(), "1");
+        v.delete("a").unwrap();
+        v.delete("a").unwrap();
+        assert!(v.get("a").unwrap().is_none());
+        v.locked.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(v.get("a").unwrap_err().code(), crate::ErrorCode::KeychainUnavailable);
+    }
+
+    #[test]
+    fn chunked_round_trips_long_values_and_shrinks_cleanly() {
+        let v = Chunked::new(MemoryVault::default(), 100);
+        let long: String = (0..1000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        v.set("k", &long.clone().into()).unwrap();
+        assert!(v.inner.len() > 5);
+        assert_eq!(v.get("k").unwrap().unwrap().expose_secret(), long);
+        v.set("k", &"short".to_owned().into()).unwrap();
+        assert_eq!(v.inner.len(), 1);
+        assert_eq!(v.get("k").unwrap().unwrap().expose_secret(), "short");
+        v.set("k", &long.clone().into()).unwrap();
+        v.delete("k").unwrap();
+        assert!(v.inner.is_empty());
+        // A value that happens to look like a header is split, never misread.
+        v.set("k", &"chunks:9:x".to_owned().into()).unwrap();
+        assert_eq!(v.get("k").unwrap().unwrap().expose_secret(), "chunks:9:x");
+    }
+}

@@ -1,0 +1,103 @@
+//! IPC commands: take state, call core, convert the error to `{ code, message }`.
+
+use latchkey_core::service::{AppView, ConnectStart, ConnectionView, ErrorView, PresetView};
+use latchkey_core::{AppInput, Error, Latchkey};
+use serde::Serialize;
+use tauri::{AppHandle, State};
+use tauri_plugin_opener::OpenerExt;
+
+type Result<T> = std::result::Result<T, ErrorView>;
+
+fn err(e: Error) -> ErrorView {
+    ErrorView::from(&e)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppInfo {
+    version: &'static str,
+    data_dir: String,
+    keyring_service: String,
+    agent_running: bool,
+}
+
+#[tauri::command]
+pub fn app_info(lk: State<'_, Latchkey>) -> AppInfo {
+    AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        data_dir: lk.data_dir().display().to_string(),
+        keyring_service: lk.keyring_service().to_owned(),
+        agent_running: false,
+    }
+}
+
+#[tauri::command]
+pub fn list_presets() -> Vec<PresetView> {
+    Latchkey::presets()
+}
+
+#[tauri::command]
+pub fn list_apps(lk: State<'_, Latchkey>) -> Result<Vec<AppView>> {
+    lk.list_apps().map_err(err)
+}
+
+#[tauri::command]
+pub async fn save_app(lk: State<'_, Latchkey>, input: AppInput) -> Result<AppView> {
+    lk.save_app(input).await.map_err(err)
+}
+
+#[tauri::command]
+pub fn list_connections(lk: State<'_, Latchkey>) -> Result<Vec<ConnectionView>> {
+    lk.list_connections().map_err(err)
+}
+
+/// Opens a URL in the system browser. With `LATCHKEY_OPEN_URL_LOG` set (end-to-end tests),
+/// the URL is appended to that file instead: the test plays the browser.
+pub(crate) fn open_in_browser(app: &AppHandle, url: &str) -> std::result::Result<(), ErrorView> {
+    if let Some(path) = std::env::var_os("LATCHKEY_OPEN_URL_LOG") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| err(Error::Internal(e.to_string())))?;
+        return writeln!(f, "{url}").map_err(|e| err(Error::Internal(e.to_string())));
+    }
+    app.opener()
+        .open_url(url, None::<&str>)
+        .map_err(|e| err(Error::Internal(format!("could not open the browser: {e}"))))
+}
+
+#[tauri::command]
+pub async fn start_connect(
+    app: AppHandle,
+    lk: State<'_, Latchkey>,
+    app_id: String,
+    connection_id: Option<String>,
+) -> Result<ConnectStart> {
+    let start = lk.start_connect(&app_id, connection_id.as_deref()).await.map_err(err)?;
+    // If the browser cannot be opened the waiting panel still offers the link to copy.
+    if let Err(e) = open_in_browser(&app, &start.authorize_url) {
+        log::warn!("{}", e.message);
+    }
+    Ok(start)
+}
+
+#[tauri::command]
+pub fn cancel_connect(lk: State<'_, Latchkey>, flow_id: String) {
+    lk.cancel_connect(&flow_id);
+}
+
+#[tauri::command]
+pub async fn submit_code(lk: State<'_, Latchkey>, flow_id: String, code: String) -> Result<ConnectionView> {
+    lk.submit_code(&flow_id, &code).await.map_err(err)
+}
+
+#[tauri::command]
+pub fn open_external(app: AppHandle, url: String) -> Result<()> {
+    let parsed = url::Url::parse(&url).map_err(|_| err(Error::InvalidInput("not a link".into())))?;
+    if parsed.scheme() != "https" {
+        return Err(err(Error::InvalidInput("only https links are opened".into())));
+    }
+    app.opener().open_url(parsed.as_str(), None::<&str>).map_err(|e| err(Error::Internal(e.to_string())))
+}

@@ -1,0 +1,143 @@
+//! The Tauri shell: plugins, state, deep-link wiring and commands. All logic is in
+//! `latchkey-core`.
+
+mod commands;
+mod demo;
+
+use latchkey_core::{Config, Error, Event, Latchkey};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager};
+use tauri_plugin_deep_link::DeepLinkExt;
+
+/// Event names the UI listens to (mirrored in `ui/src/lib/api.ts`).
+pub const EV_CONNECT_FINISHED: &str = "latchkey://connect-finished";
+/// Connections or provider apps changed.
+pub const EV_CONNECTIONS_CHANGED: &str = "latchkey://connections-changed";
+/// A message for the notice banner.
+pub const EV_NOTICE: &str = "latchkey://notice";
+
+#[derive(Clone, Serialize)]
+struct Notice {
+    level: &'static str,
+    message: String,
+}
+
+/// Brings the main window to the front.
+pub(crate) fn focus_main(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.unminimize();
+        let _ = w.show();
+        let _ = w.set_focus();
+    }
+}
+
+/// A URL that reached the app (argv of a second launch, or the launch itself).
+fn handle_url(app: &AppHandle, url: String) {
+    let lk = app.state::<Latchkey>().inner().clone();
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        focus_main(&app);
+        match lk.handle_callback(&url).await {
+            Ok(_) => {}
+            // A redirect that belongs to no sign-in changed nothing: say so.
+            Err(Error::UnknownCallback(message)) => {
+                log::warn!("ignored a redirect that matches no sign-in");
+                let _ = app.emit(EV_NOTICE, Notice { level: "error", message });
+            }
+            // Failures of a matched sign-in reach the UI as its connect-finished event.
+            Err(e) => log::warn!("sign-in failed: {}", e.code()),
+        }
+    });
+}
+
+/// Forwards core events to the window.
+fn forward_events(app: &AppHandle, lk: &Latchkey) {
+    let mut rx = lk.subscribe();
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(Event::ConnectFinished { flow_id, result }) => {
+                    let payload = match result {
+                        Ok(c) => {
+                            focus_main(&app);
+                            serde_json::json!({ "flowId": flow_id, "ok": true, "connection": c })
+                        }
+                        Err(e) => serde_json::json!({ "flowId": flow_id, "ok": false, "error": e }),
+                    };
+                    let _ = app.emit(EV_CONNECT_FINISHED, payload);
+                }
+                Ok(Event::ConnectionsChanged) => {
+                    let _ = app.emit(EV_CONNECTIONS_CHANGED, serde_json::json!({}));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let _ = app.emit(EV_CONNECTIONS_CHANGED, serde_json::json!({}));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+/// Runs the desktop app.
+pub fn run() {
+    tauri::Builder::default()
+        // Registered first: a second launch (Linux/Windows deliver the redirect as its argv)
+        // hands its URL to this instance's deep-link handler and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| focus_main(app)))
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_opener::init())
+        .plugin(
+            tauri_plugin_log::Builder::new()
+                .level(log::LevelFilter::Info)
+                .targets([
+                    tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::LogDir { file_name: None }),
+                    tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::Stderr),
+                ])
+                .build(),
+        )
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_presets,
+            commands::list_apps,
+            commands::save_app,
+            commands::list_connections,
+            commands::start_connect,
+            commands::cancel_connect,
+            commands::submit_code,
+            commands::open_external,
+        ])
+        .setup(|app| {
+            let config = Config::from_env()?;
+            let lk = Latchkey::open(&config)?;
+            log::info!("data in {}", config.data_dir.display());
+            if let Ok(url) = std::env::var("LATCHKEY_DEMO_PROVIDER") {
+                let profile = std::env::var("LATCHKEY_DEMO_PROFILE").unwrap_or_default();
+                tauri::async_runtime::block_on(demo::seed(&lk, &url, &profile))?;
+            }
+            forward_events(app.handle(), &lk);
+            app.manage(lk);
+            // On Linux (and Windows in development) the scheme is registered at run time.
+            #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
+            if std::env::var_os("LATCHKEY_NO_SCHEME_REGISTRATION").is_none()
+                && let Err(e) = app.deep_link().register_all()
+            {
+                log::warn!("could not register the app.latchkey: URL scheme: {e}");
+            }
+            let handle = app.handle().clone();
+            app.deep_link().on_open_url(move |event| {
+                for url in event.urls() {
+                    handle_url(&handle, url.to_string());
+                }
+            });
+            // A URL that started the app does not fire on_open_url.
+            if let Ok(Some(urls)) = app.deep_link().get_current() {
+                for url in urls {
+                    handle_url(app.handle(), url.to_string());
+                }
+            }
+            Ok(())
+        })
+        .run(tauri::generate_context!())
+        .expect("error while running Latchkey");
+}

@@ -1,0 +1,78 @@
+//! Shared setup for the core's integration tests: a real Secret Service, a real provider.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use latchkey_core::service::AppInput;
+use latchkey_core::token::TokenSet;
+use latchkey_core::vault::{KeyringVault, Vault, connection_key};
+use latchkey_core::{Clock, Latchkey, PresetId, RedirectMode};
+use latchkey_harness::{TestProvider, secret_service, temp_dir};
+use secrecy::ExposeSecret;
+
+pub struct World {
+    pub lk: Latchkey,
+    pub data_dir: std::path::PathBuf,
+    pub provider: TestProvider,
+    pub vault: KeyringVault,
+}
+
+pub fn world(profile: &str) -> World {
+    world_with_clock(profile, Clock::system())
+}
+
+pub fn world_with_clock(profile: &str, clock: Clock) -> World {
+    secret_service();
+    let provider = TestProvider::start(profile);
+    let service = format!("app.latchkey.test.{}", temp_dir("svc").file_name().unwrap().to_string_lossy());
+    let vault = KeyringVault::new(&service);
+    let data_dir = temp_dir(profile);
+    let store = latchkey_core::store::Store::open(&data_dir).unwrap();
+    let lk = Latchkey::with_parts(store, Arc::new(vault.clone()), clock, &service).unwrap();
+    World { lk, data_dir, provider, vault }
+}
+
+pub fn app_input(w: &World, preset: PresetId, mode: RedirectMode, scopes: &str) -> AppInput {
+    AppInput {
+        id: None,
+        preset,
+        name: format!("Test {}", preset.as_str()),
+        base_url: Some(w.provider.url.clone()),
+        client_id: w.provider.client_id.clone(),
+        client_secret: Some(w.provider.client_secret.clone().into()),
+        scopes: Some(scopes.to_owned()),
+        redirect_mode: Some(mode),
+        authorize_url: None,
+        token_url: None,
+        revocation_url: None,
+        userinfo_url: None,
+    }
+}
+
+impl World {
+    /// The token set stored in the keychain for a connection.
+    pub fn tokens(&self, connection_id: &str) -> Option<TokenSet> {
+        self.vault.get(&connection_key(connection_id)).unwrap().map(|s| TokenSet::from_vault_string(&s).unwrap())
+    }
+
+    pub async fn assert_tokens_work(&self, connection_id: &str) {
+        let t = self.tokens(connection_id).expect("tokens in the keychain");
+        assert!(self.provider.is_active(t.access_token.expose_secret()).await, "access token accepted by the provider");
+        let r = t.refresh_token.expect("a refresh token");
+        assert!(self.provider.is_active(r.expose_secret()).await, "refresh token accepted by the provider");
+    }
+}
+
+/// Every byte of every file under `dir`, for "no token on disk" checks.
+pub fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out
+}

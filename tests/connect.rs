@@ -1,0 +1,266 @@
+//! The whole authorization-code flow for every preset, against the local test provider
+//! (oidc-provider) and the real Secret Service (gnome-keyring in a private session bus).
+
+mod common;
+
+use common::{app_input, files_under, world, world_with_clock};
+use latchkey_core::Clock;
+use latchkey_core::{ErrorCode, Event, PresetId, RedirectMode, Status};
+use latchkey_harness::query;
+use secrecy::ExposeSecret;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rememberizer_custom_scheme_connect_reconnect_and_second_account() {
+    let w = world("rememberizer");
+    let app =
+        w.lk.save_app(app_input(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read offline_access"))
+            .await
+            .unwrap();
+    assert_eq!(app.redirect_uri.as_deref(), Some("app.latchkey:/oauth/callback"));
+    assert!(app.has_secret);
+
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    assert_eq!(query(&start.authorize_url, "redirect_uri").as_deref(), Some("app.latchkey:/oauth/callback"));
+    assert_eq!(query(&start.authorize_url, "code_challenge_method").as_deref(), Some("S256"));
+    let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
+    let location = answer["location"].as_str().unwrap();
+    assert!(location.starts_with("app.latchkey:/oauth/callback?"), "{answer}");
+
+    // A forged callback (wrong state) is rejected and changes nothing.
+    let forged = location.replace(&query(location, "state").unwrap(), "forged-state");
+    let err = w.lk.handle_callback(&forged).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Flow);
+    assert!(w.lk.list_connections().unwrap().is_empty());
+
+    let mut events = w.lk.subscribe();
+    let conn = w.lk.handle_callback(location).await.unwrap();
+    assert_eq!(conn.name.as_deref(), Some("Alice Example"));
+    assert_eq!(conn.email.as_deref(), Some("alice@example.com"));
+    assert_eq!(conn.account_id, "1001");
+    assert_eq!(conn.status, Status::Connected);
+    assert!(conn.expires_at.unwrap() > w.lk.now());
+    assert!(conn.scopes_granted.contains(&"read".to_owned()), "{:?}", conn.scopes_granted);
+    match events.recv().await.unwrap() {
+        Event::ConnectFinished { flow_id, result } => {
+            assert_eq!(flow_id, start.flow_id);
+            assert_eq!(result.unwrap().id, conn.id);
+        }
+        other => panic!("{other:?}"),
+    }
+    w.assert_tokens_work(&conn.id).await;
+    // The tokens are in the keychain and in no file under the data directory.
+    let t = w.tokens(&conn.id).unwrap();
+    for (path, bytes) in files_under(&w.data_dir) {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(t.access_token.expose_secret()), "access token in {}", path.display());
+        assert!(
+            !text.contains(t.refresh_token.as_ref().unwrap().expose_secret()),
+            "refresh token in {}",
+            path.display()
+        );
+        assert!(!text.contains(&w.provider.client_secret), "client secret in {}", path.display());
+    }
+
+    // Replaying the same callback is rejected: the state was used.
+    let replay = w.lk.handle_callback(location).await.unwrap_err();
+    assert_eq!(replay.code(), ErrorCode::Flow);
+    assert!(replay.to_string().contains("No sign-in is in progress"), "{replay}");
+
+    // Connecting the same account again updates the row instead of adding one.
+    let first_tokens = w.tokens(&conn.id).unwrap();
+    let again = w.lk.start_connect(&app.id, Some(&conn.id)).await.unwrap();
+    let loc = w.provider.sign_in(&again.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
+    let conn2 = w.lk.handle_callback(&loc).await.unwrap();
+    assert_eq!(conn2.id, conn.id);
+    assert_eq!(w.lk.list_connections().unwrap().len(), 1);
+    assert_ne!(w.tokens(&conn.id).unwrap().access_token.expose_secret(), first_tokens.access_token.expose_secret());
+
+    // A second account at the same provider is a second row.
+    let s3 = w.lk.start_connect(&app.id, None).await.unwrap();
+    let loc = w.provider.sign_in(&s3.authorize_url, "bob", true).await["location"].as_str().unwrap().to_owned();
+    let bob = w.lk.handle_callback(&loc).await.unwrap();
+    assert_ne!(bob.id, conn.id);
+    assert_eq!(bob.email.as_deref(), Some("bob@example.com"));
+    assert_eq!(w.lk.list_connections().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_consent_is_reported_in_plain_words() {
+    let w = world("rememberizer");
+    let app = w.lk.save_app(app_input(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read")).await.unwrap();
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let answer = w.provider.sign_in(&start.authorize_url, "alice", false).await;
+    let err = w.lk.handle_callback(answer["location"].as_str().unwrap()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ProviderRejected);
+    assert!(err.to_string().contains("You declined"), "{err}");
+    assert!(w.lk.list_connections().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn textmaster_paste_the_code() {
+    let w = world("textmaster");
+    let app =
+        w.lk.save_app(app_input(&w, PresetId::Textmaster, RedirectMode::Paste, "public user:read user:email"))
+            .await
+            .unwrap();
+    assert_eq!(app.redirect_uri.as_deref(), Some("urn:ietf:wg:oauth:2.0:oob"));
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    assert_eq!(query(&start.authorize_url, "redirect_uri").as_deref(), Some("urn:ietf:wg:oauth:2.0:oob"));
+    let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
+    let code = answer["code"].as_str().expect("the code page shows a code");
+    assert!(w.lk.submit_code(&start.flow_id, "").await.is_err());
+    let conn = w.lk.submit_code(&start.flow_id, &format!("  {code}\n")).await.unwrap();
+    assert_eq!(conn.name.as_deref(), Some("Alice Example"));
+    assert!(conn.account_id.len() > 3, "{}", conn.account_id);
+    // TextMaster's created_at and 8-hour lifetime are respected.
+    let t = w.tokens(&conn.id).unwrap();
+    assert_eq!(t.expires_at.unwrap() - t.issued_at, 28_800);
+    w.assert_tokens_work(&conn.id).await;
+    // The flow is used up.
+    assert!(w.lk.submit_code(&start.flow_id, code).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fusio_loopback_with_basic_auth_and_discovery() {
+    let w = world("fusio");
+    // Fusio rejects custom schemes: the form refuses the mode.
+    let bad = w.lk.save_app(app_input(&w, PresetId::Fusio, RedirectMode::DeepLink, "consumer")).await.unwrap_err();
+    assert_eq!(bad.code(), ErrorCode::InvalidInput);
+    let app = w.lk.save_app(app_input(&w, PresetId::Fusio, RedirectMode::Loopback, "consumer")).await.unwrap();
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let redirect = query(&start.authorize_url, "redirect_uri").unwrap();
+    assert!(redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/oauth/callback"), "{redirect}");
+    let mut events = w.lk.subscribe();
+    let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
+    let location = answer["location"].as_str().unwrap();
+    assert!(location.starts_with(&redirect), "{answer}");
+    // The browser follows the redirect to the loopback listener.
+    let page = latchkey_harness::client().get(location).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("close this tab"));
+    let conn = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), events.recv()).await.unwrap().unwrap() {
+            Event::ConnectFinished { flow_id, result } if flow_id == start.flow_id => break result.unwrap(),
+            _ => continue,
+        }
+    };
+    assert_eq!(conn.email.as_deref(), Some("alice@example.com"));
+    // Fusio's comma-separated scope was split.
+    assert_eq!(conn.scopes_granted, vec!["consumer".to_owned()]);
+    w.assert_tokens_work(&conn.id).await;
+    // The listener closed after one use.
+    assert!(latchkey_harness::client().get(location).send().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fusio_paste_mode_sends_no_redirect_uri() {
+    let w = world("fusio");
+    let app = w.lk.save_app(app_input(&w, PresetId::Fusio, RedirectMode::Paste, "consumer")).await.unwrap();
+    assert_eq!(app.redirect_uri, None);
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    assert_eq!(query(&start.authorize_url, "redirect_uri"), None);
+    let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
+    let conn = w.lk.submit_code(&start.flow_id, answer["code"].as_str().unwrap()).await.unwrap();
+    assert_eq!(conn.account_id, "1001");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_discovery_and_the_iss_check() {
+    let w = world("generic");
+    let app =
+        w.lk.save_app(app_input(&w, PresetId::Generic, RedirectMode::DeepLink, "read profile email")).await.unwrap();
+    assert!(app.revocation_url.is_some(), "discovery found the revocation endpoint");
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let location =
+        w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
+    assert_eq!(query(&location, "iss").as_deref(), Some(w.provider.issuer.as_str()));
+    // The provider says it always sends iss: a callback without it is rejected (RFC 9207).
+    let stripped = url::Url::parse_with_params(
+        "app.latchkey:/oauth/callback",
+        [("code", query(&location, "code").unwrap()), ("state", query(&location, "state").unwrap())],
+    )
+    .unwrap();
+    let err = w.lk.handle_callback(stripped.as_str()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Flow);
+    assert!(w.lk.list_connections().unwrap().is_empty());
+
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let location =
+        w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
+    let conn = w.lk.handle_callback(&location).await.unwrap();
+    assert_eq!(conn.name.as_deref(), Some("Alice Example"));
+    w.assert_tokens_work(&conn.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_outage_during_exchange_loses_nothing() {
+    let w = world("rememberizer");
+    let app = w.lk.save_app(app_input(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read")).await.unwrap();
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let location =
+        w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
+    w.provider.fault("token", 503, 1).await;
+    let err = w.lk.handle_callback(&location).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Network, "{err}");
+    assert!(w.lk.list_connections().unwrap().is_empty());
+    // A fresh sign-in works once the provider is back.
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let location =
+        w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
+    assert!(w.lk.handle_callback(&location).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_state_is_rejected() {
+    let (clock, t) = Clock::manual(Clock::system().now());
+    let w = world_with_clock("rememberizer", clock);
+    let app = w.lk.save_app(app_input(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read")).await.unwrap();
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let location =
+        w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
+    t.fetch_add(601, std::sync::atomic::Ordering::SeqCst);
+    let err = w.lk.handle_callback(&location).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Flow);
+    assert!(w.lk.list_connections().unwrap().is_empty());
+    let stats = w.provider.stats().await;
+    assert_eq!(stats["token"]["authorization_code"], 0, "no code exchange was attempted: {stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iss_mismatch_is_rejected_before_any_token_request() {
+    let w = world("fusio");
+    let app = w.lk.save_app(app_input(&w, PresetId::Fusio, RedirectMode::Paste, "consumer")).await.unwrap();
+    // Fusio publishes its issuer through discovery; an answer naming another issuer is a mix-up.
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
+    let location = answer["location"].as_str().unwrap();
+    let state = query(location, "state").unwrap();
+    let code = answer["code"].as_str().unwrap();
+    let mut forged = url::Url::parse("urn:ietf:wg:oauth:2.0:oob").unwrap();
+    forged
+        .query_pairs_mut()
+        .append_pair("code", code)
+        .append_pair("state", &state)
+        .append_pair("iss", "https://evil.example");
+    let err = w.lk.handle_callback(forged.as_str()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Flow);
+    assert!(err.to_string().contains("evil.example"), "{err}");
+    assert_eq!(w.provider.stats().await["token"]["authorization_code"], 0);
+    assert!(w.lk.list_connections().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_client_secret_is_invalid_client() {
+    let w = world("textmaster");
+    let mut input = app_input(&w, PresetId::Textmaster, RedirectMode::DeepLink, "public user:read user:email");
+    input.client_secret = Some("not-the-secret".to_owned().into());
+    let app = w.lk.save_app(input).await.unwrap();
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let location =
+        w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
+    let err = w.lk.handle_callback(&location).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ProviderRejected);
+    assert!(err.to_string().contains("invalid_client"), "{err}");
+    assert!(err.to_string().contains("client id or secret"), "{err}");
+    assert!(w.lk.list_connections().unwrap().is_empty());
+}

@@ -1,0 +1,120 @@
+// The only module that talks to Tauri. Every command has a typed wrapper;
+// every failure is rethrown as an ApiError `{code, message}`.
+import { invoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
+import type {
+  ApiError,
+  AppInfo,
+  AppInput,
+  Connection,
+  ConnectionDetail,
+  ConnectFinished,
+  ConnectStart,
+  ErrorCode,
+  Notice,
+  Preset,
+  ProviderApp,
+  RevokeResult,
+  Settings,
+} from './types';
+
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'needs_reconnect',
+  'keychain_unavailable',
+  'provider_rejected',
+  'network',
+  'invalid_input',
+  'not_found',
+  'flow',
+  'missing_scope',
+  'internal',
+];
+
+/** Turns whatever a rejected invoke produced into an ApiError. */
+export function normaliseError(e: unknown): ApiError {
+  if (typeof e === 'object' && e !== null && 'code' in e && 'message' in e) {
+    const { code, message } = e as { code: unknown; message: unknown };
+    if (typeof code === 'string' && typeof message === 'string') {
+      const known = (ERROR_CODES as readonly string[]).includes(code);
+      return { code: known ? (code as ErrorCode) : 'internal', message };
+    }
+  }
+  return { code: 'internal', message: String(e) };
+}
+
+export function isApiError(e: unknown): e is ApiError {
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as ApiError).code === 'string' &&
+    typeof (e as ApiError).message === 'string'
+  );
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    throw normaliseError(e);
+  }
+}
+
+export const appInfo = () => call<AppInfo>('app_info');
+export const listPresets = () => call<Preset[]>('list_presets');
+export const listApps = () => call<ProviderApp[]>('list_apps');
+export const saveApp = (input: AppInput) => call<ProviderApp>('save_app', { input });
+export const removeApp = (id: string, revokeConnections: boolean) =>
+  call<void>('remove_app', { id, revokeConnections });
+export const listConnections = () => call<Connection[]>('list_connections');
+export const startConnect = (appId: string, connectionId: string | null = null) =>
+  call<ConnectStart>('start_connect', { appId, connectionId });
+export const cancelConnect = (flowId: string) => call<void>('cancel_connect', { flowId });
+export const submitCode = (flowId: string, code: string) =>
+  call<Connection>('submit_code', { flowId, code });
+export const connectionDetail = (id: string) => call<ConnectionDetail>('connection_detail', { id });
+export const refreshNow = (id: string) => call<Connection>('refresh_now', { id });
+export const revokeConnection = (id: string, localOnly: boolean) =>
+  call<RevokeResult>('revoke_connection', { id, localOnly });
+export const revokeGrant = (connectionId: string, grantId: string) =>
+  call<void>('revoke_grant', { connectionId, grantId });
+export const getSettings = () => call<Settings>('get_settings');
+export const saveSettings = (settings: Settings) => call<Settings>('save_settings', { settings });
+export const openExternal = (url: string) => call<void>('open_external', { url });
+
+export const EVENTS = {
+  connectFinished: 'latchkey://connect-finished',
+  connectionsChanged: 'latchkey://connections-changed',
+  notice: 'latchkey://notice',
+} as const;
+
+/**
+ * Subscribes to a backend event and returns a synchronous unsubscribe, so
+ * components can return it straight from `onMount`/`$effect`.
+ */
+function subscribe<T>(event: string, handler: (payload: T) => void): () => void {
+  let stopped = false;
+  let unlisten: (() => void) | undefined;
+  listen<T>(event, (e) => {
+    if (!stopped) handler(e.payload);
+  }).then(
+    (u) => {
+      if (stopped) u();
+      else unlisten = u;
+    },
+    (e) => console.error(`listen ${event} failed`, e),
+  );
+  return () => {
+    stopped = true;
+    try {
+      unlisten?.();
+    } catch (e) {
+      console.warn(`unlisten ${event} failed`, e);
+    }
+  };
+}
+
+export const onConnectFinished = (h: (p: ConnectFinished) => void) =>
+  subscribe<ConnectFinished>(EVENTS.connectFinished, h);
+export const onConnectionsChanged = (h: () => void) =>
+  subscribe<unknown>(EVENTS.connectionsChanged, () => h());
+export const onNotice = (h: (p: Notice) => void) => subscribe<Notice>(EVENTS.notice, h);

@@ -1,0 +1,65 @@
+// Time and text formatting. All timestamps are unix seconds.
+
+export function nowSecs(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** "3 h", "5 min", "2 days", "less than a minute". */
+export function duration(secs: number): string {
+  const s = Math.abs(Math.round(secs));
+  if (s < 60) return 'less than a minute';
+  const min = Math.floor(s / 60);
+  if (min < 60) return `${min} min`;
+  const h = Math.floor(min / 60);
+  if (h < 48) {
+    const rest = min % 60;
+    return h < 10 && rest >= 5 ? `${h} h ${rest} min` : `${h} h`;
+  }
+  const days = Math.floor(h / 24);
+  return `${days} days`;
+}
+
+/** "in 3 h" / "3 h ago". */
+export function relative(ts: number, now: number): string {
+  const d = ts - now;
+  return d >= 0 ? `in ${duration(d)}` : `${duration(d)} ago`;
+}
+
+export function expiryText(expiresAt: number | null, now: number): string {
+  if (expiresAt === null) return 'no expiry given';
+  if (expiresAt > now) return `expires ${relative(expiresAt, now)}`;
+  return `expired ${relative(expiresAt, now)}`;
+}
+
+export function dateTime(ts: number | null): string {
+  if (ts === null) return '—';
+  return new Date(ts * 1000).toLocaleString();
+}
+
+export function dateFromString(s: string | null): string {
+  if (!s) return '—';
+  const d = new Date(s);
+  return Number.isNaN(d.getTime()) ? s : d.toLocaleDateString();
+}
+
+/** "9:05" for a countdown. */
+export function countdown(secs: number): string {
+  const s = Math.max(0, Math.floor(secs));
+  const m = Math.floor(s / 60);
+  return `${m}:${String(s % 60).padStart(2, '0')}`;
+}
+
+export function initial(name: string): string {
+  const ch = name.trim().charAt(0);
+  return ch ? ch.toUpperCase() : '?';
+}
+
+/** The name a person knows a connection by. */
+export function displayName(c: {
+  label: string | null;
+  name: string | null;
+  email: string | null;
+  accountId: string;
+}): string {
+  return c.label ?? c.name ?? c.email ?? c.accountId;
+}

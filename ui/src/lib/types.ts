@@ -1,0 +1,167 @@
+// Types of the IPC contract between the Rust backend and this UI.
+// Field names are camelCase as they cross the bridge.
+
+export type ErrorCode =
+  | 'needs_reconnect'
+  | 'keychain_unavailable'
+  | 'provider_rejected'
+  | 'network'
+  | 'invalid_input'
+  | 'not_found'
+  | 'flow'
+  | 'missing_scope'
+  | 'internal';
+
+export interface ApiError {
+  code: ErrorCode;
+  message: string;
+}
+
+export type PresetId = 'rememberizer' | 'textmaster' | 'fusio' | 'generic';
+export type RedirectMode = 'deep_link' | 'loopback' | 'paste';
+
+export interface Preset {
+  id: PresetId;
+  name: string;
+  baseUrlRequired: boolean;
+  defaultBaseUrl: string | null;
+  defaultScopes: string;
+  redirectModes: RedirectMode[];
+  help: string;
+  manageUrl: string | null;
+}
+
+export interface ProviderApp {
+  id: string;
+  preset: PresetId;
+  name: string;
+  baseUrl: string | null;
+  clientId: string;
+  scopes: string;
+  redirectMode: RedirectMode;
+  redirectUri: string | null;
+  hasSecret: boolean;
+  authorizeUrl?: string | null;
+  tokenUrl?: string | null;
+  revocationUrl?: string | null;
+  userinfoUrl?: string | null;
+  connectionCount: number;
+}
+
+export interface AppInput {
+  id?: string;
+  preset: PresetId;
+  name: string;
+  baseUrl?: string | null;
+  clientId: string;
+  /** Empty or absent on edit keeps the stored secret. */
+  clientSecret?: string | null;
+  scopes: string;
+  redirectMode: RedirectMode;
+  authorizeUrl?: string | null;
+  tokenUrl?: string | null;
+  revocationUrl?: string | null;
+  userinfoUrl?: string | null;
+}
+
+export type ConnectionStatus = 'connected' | 'refreshing' | 'needs_reconnect' | 'revocation_pending';
+
+export interface Connection {
+  id: string;
+  appId: string;
+  appName: string;
+  preset: PresetId;
+  accountId: string;
+  name: string | null;
+  email: string | null;
+  label: string | null;
+  status: ConnectionStatus;
+  /** Unix seconds. */
+  expiresAt: number | null;
+  lastRefreshAt: number | null;
+  nextRefreshAt: number | null;
+  lastError: string | null;
+  scopesGranted: string[];
+  scopesRequested: string[];
+  createdAt: number;
+}
+
+export interface ConnectStart {
+  flowId: string;
+  authorizeUrl: string;
+  mode: RedirectMode;
+  redirectUri: string | null;
+  /** Unix seconds. */
+  expiresAt: number;
+}
+
+export interface Profile {
+  id: string;
+  name: string | null;
+  email: string | null;
+  extra: Record<string, string>;
+}
+
+export interface Memento {
+  id: string;
+  name: string;
+  description: string | null;
+  documentsCount: number | null;
+}
+
+export interface Grant {
+  id: string;
+  appName: string;
+  appUrl: string | null;
+  createdAt: string | null;
+}
+
+export interface RefreshLogEntry {
+  /** Unix seconds. */
+  at: number;
+  ok: boolean;
+  message: string | null;
+}
+
+export interface ConnectionDetail {
+  connection: Connection;
+  profile: Profile | null;
+  profileError: ApiError | null;
+  mementos: Memento[] | null;
+  grants: Grant[] | null;
+  extrasError: ApiError | null;
+  manageUrl: string | null;
+  refreshLog: RefreshLogEntry[];
+}
+
+export interface RevokeResult {
+  revokedAtProvider: boolean;
+  pending: boolean;
+  message: string;
+  manageUrl: string | null;
+}
+
+export interface Settings {
+  refreshMarginSecs: number;
+  notifications: boolean;
+  autostartAgent: boolean;
+}
+
+export interface AppInfo {
+  version: string;
+  dataDir: string;
+  keyringService: string;
+  agentRunning: boolean;
+}
+
+export interface ConnectFinished {
+  flowId: string;
+  ok: boolean;
+  connection?: Connection;
+  error?: ApiError;
+}
+
+export interface Notice {
+  level: 'info' | 'error';
+  message: string;
+}

@@ -1,0 +1,269 @@
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
+import { describe, expect, test } from 'vitest';
+import App from '../src/App.svelte';
+import { app, connection, fakeBackend, NOW } from './backend';
+
+function rows() {
+  return Array.from(document.querySelectorAll<HTMLElement>('.connection-row'));
+}
+
+describe('connections list', () => {
+  test('empty state explains Latchkey and offers Connect account', async () => {
+    fakeBackend();
+    render(App);
+    expect(await screen.findByText(/keeps their sign-in tokens in your system keychain/)).toBeTruthy();
+    expect(screen.getByText('Connect an account to get started.')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Connect account' })).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Settings' })).toBeTruthy();
+    await waitFor(() => expect(document.body.dataset.ready).toBe('1'));
+  });
+
+  test('rows show name, email, status badge and expiry; needs_reconnect offers Reconnect', async () => {
+    fakeBackend({
+      apps: [app()],
+      connections: [
+        connection(),
+        connection({ id: 'c-2', name: 'Bob', email: 'bob@example.com', status: 'refreshing' }),
+        connection({
+          id: 'c-3',
+          name: 'Carol',
+          email: 'carol@example.com',
+          status: 'needs_reconnect',
+          lastError: 'The provider rejected the refresh token (invalid_grant).',
+        }),
+        connection({ id: 'c-4', name: 'Dan', email: null, status: 'revocation_pending' }),
+      ],
+    });
+    render(App);
+    await waitFor(() => expect(rows()).toHaveLength(4));
+    expect(document.body.dataset.ready).toBe('1');
+    const [alice, bob, carol, dan] = rows();
+    expect(alice.dataset.connectionId).toBe('c-1');
+    expect(within(alice).getByText('Alice Example')).toBeTruthy();
+    expect(within(alice).getByText(/alice@example\.com/)).toBeTruthy();
+    expect(within(alice).getByText('Connected')).toBeTruthy();
+    expect(within(alice).getByText('expires in 3 h')).toBeTruthy();
+    expect(within(bob).getByText('Refreshing')).toBeTruthy();
+    expect(within(carol).getByText('Needs reconnect')).toBeTruthy();
+    expect(within(carol).getByText(/invalid_grant/)).toBeTruthy();
+    expect(within(carol).getByRole('button', { name: /Reconnect/ })).toBeTruthy();
+    expect(within(alice).queryByRole('button', { name: /Reconnect/ })).toBeNull();
+    expect(within(dan).getByText('Revocation pending')).toBeTruthy();
+  });
+
+  test('connections-changed reloads the list', async () => {
+    const be = fakeBackend();
+    render(App);
+    await screen.findByText('Connect an account to get started.');
+    be.state.connections = [connection()];
+    await be.emit('latchkey://connections-changed', {});
+    await waitFor(() => expect(rows()).toHaveLength(1));
+  });
+
+  test('a notice event shows a dismissible banner', async () => {
+    const be = fakeBackend();
+    render(App);
+    await screen.findByText('Connect an account to get started.');
+    await be.emit('latchkey://notice', {
+      level: 'info',
+      message: 'No sign-in is in progress. Start one with Connect account.',
+    });
+    const banner = await screen.findByText('No sign-in is in progress. Start one with Connect account.');
+    expect(banner).toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'Dismiss notice' }));
+    await waitFor(() =>
+      expect(screen.queryByText('No sign-in is in progress. Start one with Connect account.')).toBeNull(),
+    );
+  });
+});
+
+describe('connect flow', () => {
+  test('pick app, wait for the browser, close on connect-finished and highlight the row', async () => {
+    const be = fakeBackend({ apps: [app(), app({ id: 'app-2', name: 'Work Fusio', preset: 'fusio', redirectMode: 'loopback' })] });
+    const expiresAt = NOW() + 600;
+    be.on('start_connect', () => ({
+      flowId: 'flow-1',
+      authorizeUrl: 'https://api.rememberizer.ai/api/v1/auth/oauth2/authorize/?client_id=cid&state=s',
+      mode: 'deep_link',
+      redirectUri: 'app.latchkey:/oauth/callback',
+      expiresAt,
+    }));
+    render(App);
+    await screen.findByText('Connect an account to get started.');
+
+    await fireEvent.click(screen.getByRole('button', { name: 'Connect account' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(within(dialog).getByText('Work Fusio')).toBeTruthy();
+    await fireEvent.click(within(dialog).getByRole('radio', { name: /Work Fusio/ }));
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Continue' }));
+
+    await screen.findByText('Waiting for your browser…');
+    expect(be.callsOf('start_connect')).toEqual([{ appId: 'app-2', connectionId: null }]);
+    const url = document.getElementById('authorize-url') as HTMLInputElement;
+    expect(url.value).toContain('client_id=cid');
+    expect(url.readOnly).toBe(true);
+    expect(screen.getByText(/Time left/).textContent).toMatch(/(10:00|9:5\d)/);
+
+    const newConn = connection({ id: 'c-new', appId: 'app-2', appName: 'Work Fusio', preset: 'fusio', name: 'Zed' });
+    be.state.connections = [connection(), newConn];
+    // A finished event for some other flow is ignored.
+    await be.emit('latchkey://connect-finished', { flowId: 'other', ok: false, error: { code: 'flow', message: 'x' } });
+    expect(screen.getByRole('dialog')).toBeTruthy();
+    await be.emit('latchkey://connect-finished', { flowId: 'flow-1', ok: true, connection: newConn });
+
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    await waitFor(() => expect(rows()).toHaveLength(2));
+    const row = rows().find((r) => r.dataset.connectionId === 'c-new')!;
+    await waitFor(() => expect(row.classList.contains('highlight')).toBe(true));
+    expect(be.callsOf('cancel_connect')).toEqual([]);
+  });
+
+  test('Cancel calls cancel_connect', async () => {
+    const be = fakeBackend({ apps: [app()] });
+    be.on('start_connect', () => ({
+      flowId: 'flow-9',
+      authorizeUrl: 'https://example.com/auth',
+      mode: 'loopback',
+      redirectUri: 'http://127.0.0.1:4567/oauth/callback',
+      expiresAt: NOW() + 600,
+    }));
+    render(App);
+    await screen.findByText('Connect an account to get started.');
+    await fireEvent.click(screen.getByRole('button', { name: 'Connect account' }));
+    // A single app is preselected.
+    await fireEvent.click(await screen.findByRole('button', { name: 'Continue' }));
+    await screen.findByText('Waiting for your browser…');
+    await fireEvent.click(screen.getByRole('button', { name: 'Cancel' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(be.callsOf('cancel_connect')).toEqual([{ flowId: 'flow-9' }]);
+  });
+
+  test('a failed sign-in shows the error with Try again', async () => {
+    const be = fakeBackend({ apps: [app()] });
+    let n = 0;
+    be.on('start_connect', () => ({
+      flowId: `flow-${++n}`,
+      authorizeUrl: 'https://example.com/auth',
+      mode: 'deep_link',
+      redirectUri: null,
+      expiresAt: NOW() + 600,
+    }));
+    render(App);
+    await screen.findByText('Connect an account to get started.');
+    await fireEvent.click(screen.getByRole('button', { name: 'Connect account' }));
+    await fireEvent.click(await screen.findByRole('button', { name: 'Continue' }));
+    await screen.findByText('Waiting for your browser…');
+    await be.emit('latchkey://connect-finished', {
+      flowId: 'flow-1',
+      ok: false,
+      error: { code: 'provider_rejected', message: 'access_denied: The user denied the request' },
+    });
+    expect(await screen.findByText('The account was not connected.')).toBeTruthy();
+    expect(screen.getByText(/access_denied/)).toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'Try again' }));
+    await screen.findByText('Waiting for your browser…');
+    expect(be.callsOf('start_connect')).toHaveLength(2);
+  });
+
+  test('paste mode submits the code', async () => {
+    const tm = app({ id: 'app-tm', preset: 'textmaster', name: 'TextMaster', redirectMode: 'paste' });
+    const be = fakeBackend({ apps: [tm] });
+    be.on('start_connect', () => ({
+      flowId: 'flow-p',
+      authorizeUrl: 'https://app.textmaster.com/oauth/authorize?client_id=cid',
+      mode: 'paste',
+      redirectUri: 'urn:ietf:wg:oauth:2.0:oob',
+      expiresAt: NOW() + 600,
+    }));
+    const made = connection({ id: 'c-tm', appId: 'app-tm', preset: 'textmaster', appName: 'TextMaster' });
+    be.on('submit_code', () => {
+      be.state.connections = [made];
+      return made;
+    });
+    render(App);
+    await screen.findByText('Connect an account to get started.');
+    await fireEvent.click(screen.getByRole('button', { name: 'Connect account' }));
+    await fireEvent.click(await screen.findByRole('button', { name: 'Continue' }));
+    await screen.findByText(/the provider will show you a code\. Paste it here\./);
+
+    // Empty submit is caught before calling the backend.
+    await fireEvent.click(screen.getByRole('button', { name: 'Submit' }));
+    expect(await screen.findByText('Paste the code the provider showed you.')).toBeTruthy();
+    expect(be.callsOf('submit_code')).toHaveLength(0);
+
+    const input = document.getElementById('paste-code') as HTMLInputElement;
+    await fireEvent.input(input, { target: { value: '  abc123  ' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Submit' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(be.callsOf('submit_code')).toEqual([{ flowId: 'flow-p', code: 'abc123' }]);
+    await waitFor(() => expect(rows()).toHaveLength(1));
+  });
+
+  test('with no provider apps the dialog opens on the add-app form', async () => {
+    fakeBackend();
+    render(App);
+    await screen.findByText('Connect an account to get started.');
+    await fireEvent.click(screen.getByRole('button', { name: 'Connect account' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Add a provider app' });
+    expect(within(dialog).getByLabelText('Client id')).toBeTruthy();
+  });
+
+  test('Escape closes the dialog', async () => {
+    fakeBackend({ apps: [app()] });
+    render(App);
+    await screen.findByText('Connect an account to get started.');
+    await fireEvent.click(screen.getByRole('button', { name: 'Connect account' }));
+    await screen.findByRole('dialog');
+    await fireEvent.keyDown(window, { key: 'Escape' });
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+  });
+});
+
+describe('revoke', () => {
+  test('confirm, pending result, then remove here only', async () => {
+    const be = fakeBackend({ apps: [app({ connectionCount: 1 })], connections: [connection()] });
+    be.on('revoke_connection', (a) =>
+      a.localOnly
+        ? (() => {
+            be.state.connections = [];
+            return {
+              revokedAtProvider: false,
+              pending: false,
+              message: 'Removed from Latchkey. Rememberizer has no revocation endpoint.',
+              manageUrl: 'https://rememberizer.ai/apps',
+            };
+          })()
+        : {
+            revokedAtProvider: false,
+            pending: true,
+            message: 'The provider could not be reached (network error).',
+            manageUrl: null,
+          },
+    );
+    render(App);
+    await waitFor(() => expect(rows()).toHaveLength(1));
+    await fireEvent.click(screen.getByRole('button', { name: 'Settings' }));
+    await screen.findByRole('heading', { name: 'Settings' });
+    await fireEvent.click(screen.getByRole('button', { name: /^Revoke Alice/ }));
+
+    const dialog = await screen.findByRole('dialog');
+    expect(within(dialog).getByText(/deletes the tokens/)).toBeTruthy();
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Revoke' }));
+
+    expect(await within(dialog).findByText('Revocation pending — will retry')).toBeTruthy();
+    expect(within(dialog).getByText(/could not be reached/)).toBeTruthy();
+    expect(be.callsOf('revoke_connection')).toEqual([{ id: 'c-1', localOnly: false }]);
+
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Retry' }));
+    await within(dialog).findByText('Revocation pending — will retry');
+    expect(be.callsOf('revoke_connection')).toHaveLength(2);
+
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Remove here only' }));
+    expect(await within(dialog).findByText(/Rememberizer has no revocation endpoint/)).toBeTruthy();
+    expect(be.callsOf('revoke_connection')[2]).toEqual({ id: 'c-1', localOnly: true });
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Manage at provider' }));
+    expect(be.callsOf('open_external')).toEqual([{ url: 'https://rememberizer.ai/apps' }]);
+    await fireEvent.click(within(dialog).getByRole('button', { name: 'Close' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+  });
+});
