@@ -1,7 +1,8 @@
 //! IPC commands: take state, call core, convert the error to `{ code, message }`.
 
+use latchkey_core::manage::{Detail, RevokeOutcome};
 use latchkey_core::service::{AppView, ConnectStart, ConnectionView, ErrorView, PresetView};
-use latchkey_core::{AppInput, Error, Latchkey};
+use latchkey_core::{AppInput, Error, Latchkey, Settings};
 use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_opener::OpenerExt;
@@ -100,4 +101,39 @@ pub fn open_external(app: AppHandle, url: String) -> Result<()> {
         return Err(err(Error::InvalidInput("only https links are opened".into())));
     }
     app.opener().open_url(parsed.as_str(), None::<&str>).map_err(|e| err(Error::Internal(e.to_string())))
+}
+
+#[tauri::command]
+pub async fn connection_detail(lk: State<'_, Latchkey>, id: String) -> Result<Detail> {
+    lk.connection_detail(&id).await.map_err(err)
+}
+
+#[tauri::command]
+pub async fn refresh_now(lk: State<'_, Latchkey>, id: String) -> Result<ConnectionView> {
+    lk.refresh(&id).await.map_err(err)
+}
+
+#[tauri::command]
+pub async fn revoke_connection(lk: State<'_, Latchkey>, id: String, local_only: bool) -> Result<RevokeOutcome> {
+    lk.revoke_connection(&id, local_only).await.map_err(err)
+}
+
+#[tauri::command]
+pub async fn revoke_grant(lk: State<'_, Latchkey>, connection_id: String, grant_id: String) -> Result<()> {
+    lk.revoke_grant(&connection_id, &grant_id).await.map_err(err)
+}
+
+#[tauri::command]
+pub async fn remove_app(lk: State<'_, Latchkey>, id: String, revoke_connections: bool) -> Result<()> {
+    lk.remove_app(&id, revoke_connections).await.map_err(err)
+}
+
+#[tauri::command]
+pub fn get_settings(lk: State<'_, Latchkey>) -> Result<Settings> {
+    lk.settings().map_err(err)
+}
+
+#[tauri::command]
+pub async fn save_settings(lk: State<'_, Latchkey>, settings: Settings) -> Result<Settings> {
+    lk.save_settings(settings).await.map_err(err)
 }

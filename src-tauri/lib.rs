@@ -1,6 +1,7 @@
 //! The Tauri shell: plugins, state, deep-link wiring and commands. All logic is in
 //! `latchkey-core`.
 
+mod background;
 mod commands;
 mod demo;
 
@@ -106,6 +107,13 @@ pub fn run() {
             commands::cancel_connect,
             commands::submit_code,
             commands::open_external,
+            commands::connection_detail,
+            commands::refresh_now,
+            commands::revoke_connection,
+            commands::revoke_grant,
+            commands::remove_app,
+            commands::get_settings,
+            commands::save_settings,
         ])
         .setup(|app| {
             let config = Config::from_env()?;
@@ -116,6 +124,14 @@ pub fn run() {
                 tauri::async_runtime::block_on(demo::seed(&lk, &url, &profile))?;
             }
             forward_events(app.handle(), &lk);
+            // Other processes (the agent, latchkey-cli) change the store: show it live.
+            match lk.watch_store() {
+                Ok(w) => {
+                    app.manage(w);
+                }
+                Err(e) => log::warn!("{e}"),
+            }
+            background::start(&lk);
             app.manage(lk);
             // On Linux (and Windows in development) the scheme is registered at run time.
             #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]

@@ -107,6 +107,9 @@ async fn get_json(client: &reqwest::Client, url: url::Url, token: &SecretString,
     let answer = http::send(what, req).await?;
     match answer.status.as_u16() {
         200..=299 => answer.json(what),
+        // A resource server's 401 means "bad token", whatever the body says: the caller
+        // refreshes once and retries.
+        401 => Err(Error::Http { what, status: 401, detail: None, retry_after: None }),
         403 => {
             Err(Error::MissingScope(crate::token::parse_error_response(&answer.body, 403).and_then(|e| e.description)))
         }

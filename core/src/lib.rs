@@ -6,6 +6,7 @@
 //! Protocol decisions cite RFC 6749 (OAuth 2.0), 7636 (PKCE), 8252 (native apps),
 //! 9700 (security BCP), 7009 (revocation), 8414 (metadata) and 9207 (`iss`).
 
+pub mod agent;
 pub mod api;
 pub mod clock;
 pub mod endpoints;
@@ -13,13 +14,17 @@ pub mod error;
 pub mod flow;
 pub mod http;
 pub mod loopback;
+pub mod manage;
 pub mod oauth;
 pub mod provider;
+pub mod refresh;
+pub mod refresher;
 pub mod schedule;
 pub mod service;
 pub mod store;
 pub mod token;
 pub mod vault;
+pub mod watch;
 
 pub use clock::{Clock, Timestamp};
 pub use error::{Error, ErrorCode, OAuthError, Result};

@@ -271,6 +271,10 @@ pub(crate) struct Inner {
     loopbacks: Mutex<HashMap<String, CancellationToken>>,
     events: broadcast::Sender<Event>,
     keyring_service: String,
+    /// One async mutex per connection: refreshes in this process never overlap.
+    pub(crate) refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Wakes the refresher when connections change.
+    pub(crate) changed: tokio::sync::Notify,
 }
 
 /// The core facade. Cheap to clone.
@@ -305,6 +309,8 @@ impl Latchkey {
                 loopbacks: Mutex::new(HashMap::new()),
                 events,
                 keyring_service: keyring_service.to_owned(),
+                refresh_locks: Mutex::new(HashMap::new()),
+                changed: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -314,7 +320,10 @@ impl Latchkey {
         self.inner.events.subscribe()
     }
 
-    fn emit(&self, e: Event) {
+    pub(crate) fn emit(&self, e: Event) {
+        if matches!(e, Event::ConnectionsChanged) {
+            self.inner.changed.notify_waiters();
+        }
         let _ = self.inner.events.send(e);
     }
 
@@ -476,8 +485,28 @@ impl Latchkey {
     /// Starts connecting an account at a provider app (or reconnecting `reconnect`). The caller
     /// opens `authorize_url` in the browser. For loopback flows a listener is waiting already.
     pub async fn start_connect(&self, app_id: &str, reconnect: Option<&str>) -> Result<ConnectStart> {
+        self.start_connect_as(app_id, reconnect, None).await
+    }
+
+    /// [`Latchkey::start_connect`] with another redirect mode than the app's (the command line
+    /// completes sign-ins through a loopback listener or a pasted code).
+    pub async fn start_connect_as(
+        &self,
+        app_id: &str,
+        reconnect: Option<&str>,
+        mode: Option<RedirectMode>,
+    ) -> Result<ConnectStart> {
         let data = self.load()?;
-        let app = data.app(app_id)?.clone();
+        let mut app = data.app(app_id)?.clone();
+        if let Some(mode) = mode {
+            if !app.preset.preset().redirect_modes.contains(&mode) {
+                return Err(Error::InvalidInput(format!(
+                    "{} does not accept this redirect mode",
+                    app.preset.preset().name
+                )));
+            }
+            app.redirect_mode = mode;
+        }
         if let Some(c) = reconnect {
             let c = data.connection(c)?;
             if c.app_id != app.id {

@@ -30,6 +30,14 @@ pub struct TokenSet {
     pub issued_at: Timestamp,
     /// The scopes granted, when the provider listed them (RFC 6749 §3.3, §5.1).
     pub scope: Option<Vec<String>>,
+    /// When this process received the set, in milliseconds of the local clock: tells a caller
+    /// that waited for a refresh whether one happened meanwhile.
+    pub obtained_at_ms: u128,
+}
+
+/// Milliseconds since the epoch on the local clock.
+pub fn now_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -40,6 +48,7 @@ impl std::fmt::Debug for TokenSet {
             .field("expires_at", &self.expires_at)
             .field("issued_at", &self.issued_at)
             .field("scope", &self.scope)
+            .field("obtained_at_ms", &self.obtained_at_ms)
             .finish()
     }
 }
@@ -55,6 +64,8 @@ struct VaultForm {
     issued_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<Vec<String>>,
+    #[serde(default)]
+    obtained_at_ms: u128,
 }
 
 impl TokenSet {
@@ -67,6 +78,7 @@ impl TokenSet {
             expires_at: self.expires_at,
             issued_at: self.issued_at,
             scope: self.scope.clone(),
+            obtained_at_ms: self.obtained_at_ms,
         };
         SecretString::from(serde_json::to_string(&form).expect("plain struct serialises"))
     }
@@ -81,6 +93,7 @@ impl TokenSet {
             expires_at: form.expires_at,
             issued_at: form.issued_at,
             scope: form.scope,
+            obtained_at_ms: form.obtained_at_ms,
         })
     }
 
@@ -172,7 +185,14 @@ pub fn parse_token_response(body: &[u8], now: Timestamp) -> Result<TokenSet> {
         .and_then(number_like)
         .map(|e| if e > ABSOLUTE_EXPIRY_THRESHOLD { e } else { issued_at + e.max(0) });
     let scope = obj.get("scope").and_then(Value::as_str).map(split_scopes);
-    Ok(TokenSet { access_token: access.into(), refresh_token: refresh, expires_at, issued_at, scope })
+    Ok(TokenSet {
+        access_token: access.into(),
+        refresh_token: refresh,
+        expires_at,
+        issued_at,
+        scope,
+        obtained_at_ms: now_ms(),
+    })
 }
 
 /// Parses an error body (RFC 6749 §5.2). `None` when the body is not an OAuth error.

@@ -13,6 +13,7 @@ use secrecy::ExposeSecret;
 pub struct World {
     pub lk: Latchkey,
     pub data_dir: std::path::PathBuf,
+    pub service: String,
     pub provider: TestProvider,
     pub vault: KeyringVault,
 }
@@ -22,14 +23,18 @@ pub fn world(profile: &str) -> World {
 }
 
 pub fn world_with_clock(profile: &str, clock: Clock) -> World {
+    world_full(profile, clock, &[])
+}
+
+pub fn world_full(profile: &str, clock: Clock, provider_args: &[&str]) -> World {
     secret_service();
-    let provider = TestProvider::start(profile);
+    let provider = TestProvider::start_with(profile, provider_args);
     let service = format!("app.latchkey.test.{}", temp_dir("svc").file_name().unwrap().to_string_lossy());
     let vault = KeyringVault::new(&service);
     let data_dir = temp_dir(profile);
     let store = latchkey_core::store::Store::open(&data_dir).unwrap();
     let lk = Latchkey::with_parts(store, Arc::new(vault.clone()), clock, &service).unwrap();
-    World { lk, data_dir, provider, vault }
+    World { lk, data_dir, service, provider, vault }
 }
 
 pub fn app_input(w: &World, preset: PresetId, mode: RedirectMode, scopes: &str) -> AppInput {
@@ -75,4 +80,38 @@ pub fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> 
         }
     }
     out
+}
+
+impl World {
+    /// Environment for a child process (agent, command line) that shares this world.
+    pub fn child_env(&self) -> Vec<(String, String)> {
+        let mut env = secret_service().env.clone();
+        env.push(("LATCHKEY_DATA_DIR".into(), self.data_dir.display().to_string()));
+        env.push(("LATCHKEY_KEYRING_SERVICE".into(), self.service.clone()));
+        env
+    }
+
+    /// Connects `login` through the app's own entry point (the deep-link handler).
+    pub async fn connect(
+        &self,
+        preset: PresetId,
+        mode: RedirectMode,
+        scopes: &str,
+        login: &str,
+    ) -> latchkey_core::ConnectionView {
+        let app = match self.lk.list_apps().unwrap().into_iter().find(|a| a.preset == preset) {
+            Some(a) => a,
+            None => self.lk.save_app(app_input(self, preset, mode, scopes)).await.unwrap(),
+        };
+        let start = self.lk.start_connect(&app.id, None).await.unwrap();
+        let answer = self.provider.sign_in(&start.authorize_url, login, true).await;
+        match mode {
+            RedirectMode::Paste => self.lk.submit_code(&start.flow_id, answer["code"].as_str().unwrap()).await.unwrap(),
+            _ => self.lk.handle_callback(answer["location"].as_str().unwrap()).await.unwrap(),
+        }
+    }
+
+    pub async fn refreshes(&self) -> i64 {
+        self.provider.stats().await["token"]["refresh_token"].as_i64().unwrap()
+    }
 }

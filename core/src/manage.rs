@@ -1,0 +1,342 @@
+//! What a connection was granted (profile, scopes, mementos, app grants), revoking
+//! connections, removing provider apps, and settings.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::api::{self, Grant, Memento, Profile};
+use crate::endpoints::Revocation;
+use crate::error::{Error, Result};
+use crate::oauth::{self, Client, Revoked};
+use crate::provider::PresetId;
+use crate::refresh::forget_lock;
+use crate::service::{ConnectionView, ErrorView, Event, Latchkey, view};
+use crate::store::{RefreshLogEntry, Settings, Status};
+use crate::vault::{app_secret_key, connection_key};
+
+/// The connection detail view.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detail {
+    /// The connection.
+    pub connection: ConnectionView,
+    /// The account profile, fetched now.
+    pub profile: Option<Profile>,
+    /// Why the profile could not be fetched.
+    pub profile_error: Option<ErrorView>,
+    /// Rememberizer mementos.
+    pub mementos: Option<Vec<Memento>>,
+    /// Fusio app grants.
+    pub grants: Option<Vec<Grant>>,
+    /// Why mementos / grants could not be fetched.
+    pub extras_error: Option<ErrorView>,
+    /// The provider's page for connected apps.
+    pub manage_url: Option<String>,
+    /// Recent refreshes.
+    pub refresh_log: Vec<RefreshLogEntry>,
+    /// Plain-language labels of the scopes the preset knows.
+    pub scope_labels: BTreeMap<String, String>,
+}
+
+/// What a revoke achieved, in words the UI shows as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokeOutcome {
+    /// The provider confirmed the revocation.
+    pub revoked_at_provider: bool,
+    /// The provider could not be reached: the connection is kept as "revocation pending".
+    pub pending: bool,
+    /// Plain words.
+    pub message: String,
+    /// Where the person can finish at the provider.
+    pub manage_url: Option<String>,
+}
+
+impl Latchkey {
+    /// Runs `f` with a valid access token; on HTTP 401 refreshes once and retries.
+    async fn with_token<T, F, Fut>(&self, connection_id: &str, f: F) -> Result<T>
+    where
+        F: Fn(SecretString) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let token = self.access_token(connection_id, 30).await?;
+        match f(token).await {
+            Err(Error::Http { status: 401, .. }) => {
+                let fresh = self.refresh_tokens(connection_id, None).await?;
+                f(fresh.access_token).await
+            }
+            other => other,
+        }
+    }
+
+    /// The connection detail: profile, scopes, and the preset's grant lists, fetched now.
+    pub async fn connection_detail(&self, connection_id: &str) -> Result<Detail> {
+        let data = self.load()?;
+        let conn = data.connection(connection_id)?.clone();
+        let app = data.app(&conn.app_id)?.clone();
+        let endpoints = app.endpoints()?;
+        let preset = app.preset.preset();
+        let http = self.inner.http.clone();
+        let profile = self
+            .with_token(connection_id, |t| {
+                let (http, e) = (http.clone(), endpoints.clone());
+                async move { api::fetch_profile(&http, &e, preset.profile_style, &t).await }
+            })
+            .await;
+        let (mementos, grants, extras_error) = match app.preset {
+            PresetId::Rememberizer => match self
+                .with_token(connection_id, |t| {
+                    let (http, e) = (http.clone(), endpoints.clone());
+                    async move { api::mementos(&http, &e, &t).await }
+                })
+                .await
+            {
+                Ok(m) => (Some(m), None, None),
+                Err(e) => (None, None, Some(ErrorView::from(&e))),
+            },
+            PresetId::Fusio => match self
+                .with_token(connection_id, |t| {
+                    let (http, e) = (http.clone(), endpoints.clone());
+                    async move { api::grants(&http, &e, &t).await }
+                })
+                .await
+            {
+                Ok(g) => (None, Some(g), None),
+                Err(e) => (None, None, Some(ErrorView::from(&e))),
+            },
+            _ => (None, None, None),
+        };
+        let data = self.load()?;
+        let conn = data.connection(connection_id)?;
+        let manage_url = match &endpoints.revocation {
+            Revocation::None(page) => page.as_ref().map(|u| u.to_string()),
+            _ => preset.manage_url.map(str::to_owned),
+        };
+        let scope_labels = conn
+            .scopes_granted
+            .iter()
+            .chain(&conn.scopes_requested)
+            .filter_map(|s| preset.scope_label(s).map(|l| (s.clone(), l.to_owned())))
+            .collect();
+        let (profile, profile_error) = match profile {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(ErrorView::from(&e))),
+        };
+        Ok(Detail {
+            connection: view(&data, conn),
+            profile,
+            profile_error,
+            mementos,
+            grants,
+            extras_error,
+            manage_url,
+            refresh_log: conn.refresh_log.clone(),
+            scope_labels,
+        })
+    }
+
+    /// Fusio: revokes one app grant of the account at the provider.
+    pub async fn revoke_grant(&self, connection_id: &str, grant_id: &str) -> Result<()> {
+        let data = self.load()?;
+        let app = data.app(&data.connection(connection_id)?.app_id)?.clone();
+        if app.preset != PresetId::Fusio {
+            return Err(Error::InvalidInput("only Fusio has app grants to revoke".into()));
+        }
+        let endpoints = app.endpoints()?;
+        let http = self.inner.http.clone();
+        self.with_token(connection_id, |t| {
+            let (http, e) = (http.clone(), endpoints.clone());
+            async move { api::revoke_grant(&http, &e, &t, grant_id).await }
+        })
+        .await
+    }
+
+    /// Revokes a connection: at the provider where it can be (RFC 7009, or Fusio's revoke),
+    /// then the keychain entry and the metadata row. If the provider cannot be reached the
+    /// connection is kept as "revocation pending" (out of refresh) and nothing is removed.
+    /// `local_only` removes it here without contacting the provider.
+    pub async fn revoke_connection(&self, connection_id: &str, local_only: bool) -> Result<RevokeOutcome> {
+        let data = self.load()?;
+        let conn = data.connection(connection_id)?.clone();
+        let app = data.app(&conn.app_id).ok().cloned();
+        let provider = app.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| "the provider".into());
+        let manage = app.as_ref().and_then(|a| a.preset.preset().manage_url).map(str::to_owned);
+        if local_only || app.is_none() {
+            self.remove_connection(connection_id).await?;
+            return Ok(RevokeOutcome {
+                revoked_at_provider: false,
+                pending: false,
+                message: format!(
+                    "Removed from Latchkey only. {provider} was not asked to revoke access; it may still list Latchkey as connected."
+                ),
+                manage_url: manage,
+            });
+        }
+        let app = app.expect("checked above");
+        let endpoints = app.endpoints()?;
+        // Hold the refresh lock: no refresh may rotate the tokens while they are revoked.
+        let guard = self.hold_refresh_lock(connection_id).await?;
+        let tokens = match self.stored_tokens(connection_id).await {
+            Ok(t) => Some(t),
+            Err(Error::NeedsReconnect { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let result = match &tokens {
+            Some(t) => {
+                let secret = self.client_secret(&app.id).await?;
+                let client = Client { id: &app.client_id, secret: secret.as_ref() };
+                oauth::revoke(&self.inner.http, &endpoints, &client, t).await
+            }
+            None => Ok(Revoked::NotSupported(None)),
+        };
+        drop(guard);
+        match result {
+            Ok(Revoked::AtProvider) => {
+                self.remove_connection(connection_id).await?;
+                log::info!("connection {connection_id} revoked at the provider and removed");
+                Ok(RevokeOutcome {
+                    revoked_at_provider: true,
+                    pending: false,
+                    message: format!("{provider} revoked Latchkey's access, and the connection was removed."),
+                    manage_url: None,
+                })
+            }
+            Ok(Revoked::NotSupported(page)) => {
+                self.remove_connection(connection_id).await?;
+                let page = page.map(|u| u.to_string()).or(manage);
+                Ok(RevokeOutcome {
+                    revoked_at_provider: false,
+                    pending: false,
+                    message: format!(
+                        "{provider} offers apps no way to revoke access, so Latchkey removed the connection and its tokens here. To withdraw the access at {provider} too, use its page for connected apps."
+                    ),
+                    manage_url: page,
+                })
+            }
+            Err(e) if e.is_transient() => {
+                let id = connection_id.to_owned();
+                let message = format!("Could not reach {provider} to revoke access ({e}).");
+                let stored = message.clone();
+                let now = self.now();
+                self.update(move |d| {
+                    let c = d.connection_mut(&id)?;
+                    c.status = Status::RevocationPending;
+                    c.last_error = Some(stored);
+                    c.updated_at = now;
+                    Ok(())
+                })
+                .await?;
+                self.emit(Event::ConnectionsChanged);
+                log::warn!("revocation of connection {connection_id} pending: {}", e.code());
+                Ok(RevokeOutcome {
+                    revoked_at_provider: false,
+                    pending: true,
+                    message: format!(
+                        "{message} The connection is kept, marked “revocation pending”, and is no longer refreshed; Latchkey will try again. You can retry now, or remove it here only."
+                    ),
+                    manage_url: manage,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes a connection: keychain entry first (if that fails nothing else changes), then
+    /// the metadata row.
+    async fn remove_connection(&self, connection_id: &str) -> Result<()> {
+        let key = connection_key(connection_id);
+        self.vault(move |v| v.delete(&key)).await?;
+        let id = connection_id.to_owned();
+        self.update(move |d| {
+            d.connections.retain(|c| c.id != id);
+            Ok(())
+        })
+        .await?;
+        forget_lock(self, connection_id);
+        let _ = std::fs::remove_file(self.lock_path(connection_id));
+        self.emit(Event::ConnectionsChanged);
+        Ok(())
+    }
+
+    /// Retries every pending revocation; returns how many are still pending.
+    pub async fn retry_pending_revocations(&self) -> Result<usize> {
+        let pending: Vec<String> = self
+            .load()?
+            .connections
+            .iter()
+            .filter(|c| c.status == Status::RevocationPending)
+            .map(|c| c.id.clone())
+            .collect();
+        let mut still = 0;
+        for id in pending {
+            match self.revoke_connection(&id, false).await {
+                Ok(o) if o.pending => still += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    log::warn!("retrying the revocation of {id} failed: {}", e.code());
+                    still += 1;
+                }
+            }
+        }
+        Ok(still)
+    }
+
+    /// Removes a provider app. Its connections are revoked at the provider first
+    /// (`revoke_connections`) or removed here only; if a revocation is left pending, the app
+    /// stays (it is needed to retry) and the error says so.
+    pub async fn remove_app(&self, app_id: &str, revoke_connections: bool) -> Result<()> {
+        let data = self.load()?;
+        data.app(app_id)?;
+        let conns: Vec<String> = data.connections.iter().filter(|c| c.app_id == app_id).map(|c| c.id.clone()).collect();
+        let mut pending = 0;
+        for id in conns {
+            if self.revoke_connection(&id, !revoke_connections).await?.pending {
+                pending += 1;
+            }
+        }
+        if pending > 0 {
+            return Err(Error::Flow(format!(
+                "{pending} connection(s) could not be revoked because the provider is unreachable; the provider app was kept so Latchkey can retry. Retry later, or remove them here only."
+            )));
+        }
+        let key = app_secret_key(app_id);
+        self.vault(move |v| v.delete(&key)).await?;
+        let id = app_id.to_owned();
+        self.update(move |d| {
+            d.apps.retain(|a| a.id != id);
+            Ok(())
+        })
+        .await?;
+        self.emit(Event::ConnectionsChanged);
+        Ok(())
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> Result<Settings> {
+        Ok(self.load()?.settings)
+    }
+
+    /// Saves the settings (refresh margin 60 s … 1 day).
+    pub async fn save_settings(&self, settings: Settings) -> Result<Settings> {
+        if !(60..=86_400).contains(&settings.refresh_margin_secs) {
+            return Err(Error::InvalidInput("Refresh margin: between 60 seconds and one day".into()));
+        }
+        let s = settings.clone();
+        self.update(move |d| {
+            d.settings = s;
+            let margin = d.settings.refresh_margin_secs;
+            for c in &mut d.connections {
+                if let Some(issued) = c.issued_at {
+                    c.next_refresh_at = crate::schedule::refresh_at(issued, c.expires_at, margin);
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        self.emit(Event::ConnectionsChanged);
+        Ok(settings)
+    }
+}

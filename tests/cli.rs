@@ -1,0 +1,211 @@
+//! `latchkey-cli` against the test provider and the real Secret Service: connect (loopback
+//! and paste), tokens for scripts, single flight across processes, revoke, exit codes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{World, world_full};
+use latchkey_core::{Clock, PresetId, RedirectMode, Status};
+use secrecy::ExposeSecret;
+
+const CLI: &str = env!("CARGO_BIN_EXE_latchkey-cli");
+
+fn cli(w: &World, args: &[&str]) -> Output {
+    Command::new(CLI).args(args).envs(w.child_env()).stdin(Stdio::null()).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// Starts `latchkey-cli connect`, plays the browser, and returns the finished process.
+async fn connect_via_cli(w: &World, app: &str, flag: &str) -> Output {
+    let mut child = Command::new(CLI)
+        .args(["connect", app, flag, "--no-browser", "--json"])
+        .envs(w.child_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut url = String::new();
+    out.read_line(&mut url).unwrap();
+    let answer = w.provider.sign_in(url.trim(), "alice", true).await;
+    if flag == "--paste" {
+        writeln!(child.stdin.take().unwrap(), "{}", answer["code"].as_str().unwrap()).unwrap();
+    } else {
+        let location = answer["location"].as_str().unwrap();
+        assert!(location.starts_with("http://127.0.0.1:"), "{answer}");
+        let page = latchkey_harness::client().get(location).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    Output { status, stdout: rest.into_bytes(), stderr: vec![] }
+}
+
+async fn setup(profile: &str, preset: PresetId, mode: RedirectMode, scopes: &str, ttl: &str) -> (World, String) {
+    let w = world_full(profile, Clock::system(), &["--access-ttl", ttl]);
+    let app = w.lk.save_app(common::app_input(&w, preset, mode, scopes)).await.unwrap();
+    (w, app.id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_with_loopback_and_paste_then_list_and_apps() {
+    let (w, app) =
+        setup("textmaster", PresetId::Textmaster, RedirectMode::DeepLink, "public user:read user:email", "3600").await;
+    let o = connect_via_cli(&w, &app, "--loopback").await;
+    assert!(o.status.success());
+    let conn: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(conn["email"], "alice@example.com");
+    // Same account through paste: same connection, updated.
+    let o = connect_via_cli(&w, "Test textmaster", "--paste").await;
+    assert!(o.status.success());
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(again["id"], conn["id"]);
+    let list = cli(&w, &["list", "--json"]);
+    assert!(list.status.success());
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let table = stdout(&cli(&w, &["list"]));
+    assert!(table.contains("alice@example.com") && table.contains("connected"), "{table}");
+    let apps: serde_json::Value = serde_json::from_slice(&cli(&w, &["apps", "--json"]).stdout).unwrap();
+    assert_eq!(apps[0]["connectionCount"], 1);
+    // The library sees what the command line did.
+    assert_eq!(w.lk.list_connections().unwrap().len(), 1);
+    w.assert_tokens_work(conn["id"].as_str().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_prints_the_stored_token_then_a_refreshed_one() {
+    let (w, _) =
+        setup("rememberizer", PresetId::Rememberizer, RedirectMode::DeepLink, "read offline_access", "3600").await;
+    let c = w.connect(PresetId::Rememberizer, RedirectMode::DeepLink, "read", "alice").await;
+    let o = cli(&w, &["token", "alice@example.com"]);
+    assert!(o.status.success());
+    let stored = w.tokens(&c.id).unwrap();
+    assert_eq!(stdout(&o), format!("{}\n", stored.access_token.expose_secret()), "only the token on stdout");
+    assert_eq!(w.refreshes().await, 0);
+    // It expires within the margin the caller asks for: refreshed first.
+    let o = cli(&w, &["token", &c.id, "--min-valid", "7200"]);
+    assert!(o.status.success());
+    let fresh = w.tokens(&c.id).unwrap();
+    assert_ne!(fresh.access_token.expose_secret(), stored.access_token.expose_secret());
+    assert_eq!(stdout(&o).trim(), fresh.access_token.expose_secret());
+    assert_eq!(w.refreshes().await, 1);
+    assert!(w.provider.is_active(stdout(&o).trim()).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_processes_make_one_refresh() {
+    let (w, _) = setup("generic", PresetId::Generic, RedirectMode::DeepLink, "read", "8").await;
+    let c = w.connect(PresetId::Generic, RedirectMode::DeepLink, "read", "alice").await;
+    // Wait until the token expires within 5 s, then 20 scripts ask for one valid for 5 s.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            Command::new(CLI)
+                .args(["token", &c.id, "--min-valid", "5"])
+                .envs(w.child_env())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<String> = children.into_iter().map(|ch| stdout(&ch.wait_with_output().unwrap())).collect();
+    assert_eq!(w.refreshes().await, 1, "exactly one refresh at the provider");
+    let stored = w.tokens(&c.id).unwrap();
+    for o in &outs {
+        assert_eq!(o.trim(), stored.access_token.expose_secret(), "every process printed the new token");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_waits_while_the_app_holds_the_refresh_lock() {
+    let (w, _) = setup("fusio", PresetId::Fusio, RedirectMode::Paste, "consumer", "3600").await;
+    let c = w.connect(PresetId::Fusio, RedirectMode::Paste, "consumer", "alice").await;
+    let path = w.lk.lock_path(&c.id);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap();
+    lock.lock().unwrap();
+    let child = Command::new(CLI)
+        .args(["token", &c.id, "--min-valid", "999999"])
+        .envs(w.child_env())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(w.refreshes().await, 0, "waiting for the lock, not refreshing beside the app");
+    // The app refreshes while holding the lock, then lets go.
+    let refreshed = {
+        let lk = w.lk.clone();
+        let id = c.id.clone();
+        drop(lock);
+        tokio::spawn(async move { lk.refresh(&id).await }).await.unwrap().unwrap()
+    };
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert!(refreshed.last_refresh_at.is_some());
+    assert!(w.refreshes().await <= 2);
+    assert_eq!(stdout(&o).trim(), w.tokens(&c.id).unwrap().access_token.expose_secret());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_from_the_command_line() {
+    let (w, _) = setup("generic", PresetId::Generic, RedirectMode::DeepLink, "read", "3600").await;
+    let c = w.connect(PresetId::Generic, RedirectMode::DeepLink, "read", "alice").await;
+    let t = w.tokens(&c.id).unwrap();
+    let o = cli(&w, &["revoke", "alice@example.com"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("revoked"), "{}", stdout(&o));
+    assert!(!w.provider.is_active(t.access_token.expose_secret()).await);
+    assert!(w.tokens(&c.id).is_none());
+    assert!(w.lk.list_connections().unwrap().is_empty());
+    assert_eq!(cli(&w, &["revoke", &c.id]).status.code(), Some(3), "a second revoke: not found, harmless");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_exit_code() {
+    let (w, app) = setup("generic", PresetId::Generic, RedirectMode::DeepLink, "read", "3600").await;
+    let c = w.connect(PresetId::Generic, RedirectMode::DeepLink, "read", "alice").await;
+    assert_eq!(cli(&w, &["list"]).status.code(), Some(0));
+    assert_eq!(cli(&w, &["frobnicate"]).status.code(), Some(2), "bad usage");
+    assert_eq!(cli(&w, &["token"]).status.code(), Some(2), "bad usage");
+    assert_eq!(cli(&w, &["token", "nobody@example.com"]).status.code(), Some(3), "not found");
+    // Provider unreachable.
+    w.provider.fault("token", 503, 1).await;
+    let o = cli(&w, &["refresh", &c.id]);
+    assert_eq!(o.status.code(), Some(5), "{}", String::from_utf8_lossy(&o.stderr));
+    // Keychain unavailable: no Secret Service on the bus this process is given.
+    let o = Command::new(CLI)
+        .args(["token", &c.id])
+        .envs(w.child_env())
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(6), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.is_empty());
+    // Provider rejected: a pasted code the provider never issued.
+    let mut child = Command::new(CLI)
+        .args(["connect", &app, "--paste", "--no-browser"])
+        .envs(w.child_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "not-a-real-code").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(7), "provider rejected");
+    // Needs reconnect.
+    w.provider.control("/__test/expire-refresh-tokens", serde_json::json!({})).await;
+    let o = cli(&w, &["refresh", &c.id]);
+    assert_eq!(o.status.code(), Some(4), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Reconnect"));
+    assert_eq!(w.lk.list_connections().unwrap()[0].status, Status::NeedsReconnect);
+    assert_eq!(cli(&w, &["token", &c.id]).status.code(), Some(4));
+}
