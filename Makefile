@@ -11,7 +11,7 @@ APT_RUN   := xvfb xauth imagemagick webkit2gtk-driver gnome-keyring dbus-x11 lib
              xdg-utils desktop-file-utils x11-utils librsvg2-bin
 STAMP := target/.stamps
 
-.PHONY: help deps apt npm ui build demo test package clean icons
+.PHONY: help deps apt npm ui build demo test e2e package clean icons
 
 help:
 	@echo "make demo   - run Latchkey with a local demo provider"
@@ -19,7 +19,7 @@ help:
 	@echo "make package - build the .deb installer"
 
 ## Dependencies --------------------------------------------------------------------------
-deps: apt npm
+deps: apt npm $(STAMP)/tauri-driver
 
 apt:
 	@missing=$$(for p in $(APT_BUILD) $(APT_RUN); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
@@ -39,6 +39,11 @@ $(STAMP)/provider-npm: tests/provider/package-lock.json
 	npm ci --prefix tests/provider --no-audit --no-fund
 	@mkdir -p $(STAMP) && touch $@
 
+# The WebDriver bridge for the end-to-end tests (it drives Debian's WebKitWebDriver).
+$(STAMP)/tauri-driver:
+	@command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
+	@mkdir -p $(STAMP) && touch $@
+
 ## Build ---------------------------------------------------------------------------------
 ui: npm
 	npm --prefix ui run build --silent
@@ -52,14 +57,21 @@ demo: build
 
 ## Test ----------------------------------------------------------------------------------
 test: deps ui
+	@rm -rf target/test-logs
 	@scripts/phase.sh "fmt"            cargo fmt --all --check
 	@scripts/phase.sh "clippy"         cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/phase.sh "core has no tauri" scripts/check-core-deps.sh
 	@scripts/phase.sh "ui check"       npm --prefix ui run check
 	@scripts/phase.sh "ui test"        npm --prefix ui test
 	@scripts/phase.sh "provider test"  npm --prefix tests/provider test
-	@scripts/phase.sh "rust tests"     cargo test --workspace
+	@scripts/phase.sh "rust tests"     cargo test --workspace -- --skip end_to_end
+	@scripts/phase.sh "e2e"            cargo test --test e2e -- --nocapture
 	@echo "make test: all phases passed"
+	@scripts/summary.sh
+
+# End-to-end: the real window under Xvfb through tauri-driver; screenshots in target/e2e/.
+e2e: deps ui
+	cargo test --test e2e -- --nocapture
 
 ## Package -------------------------------------------------------------------------------
 package: deps ui

@@ -28,7 +28,7 @@ pub fn app_info(lk: State<'_, Latchkey>) -> AppInfo {
         version: env!("CARGO_PKG_VERSION"),
         data_dir: lk.data_dir().display().to_string(),
         keyring_service: lk.keyring_service().to_owned(),
-        agent_running: false,
+        agent_running: latchkey_core::agent::is_running(lk.data_dir()),
     }
 }
 
@@ -135,5 +135,7 @@ pub fn get_settings(lk: State<'_, Latchkey>) -> Result<Settings> {
 
 #[tauri::command]
 pub async fn save_settings(lk: State<'_, Latchkey>, settings: Settings) -> Result<Settings> {
-    lk.save_settings(settings).await.map_err(err)
+    let saved = lk.save_settings(settings).await.map_err(err)?;
+    latchkey_core::desktop::apply_autostart(saved.autostart_agent);
+    Ok(saved)
 }

@@ -16,6 +16,8 @@ pub const EV_CONNECT_FINISHED: &str = "latchkey://connect-finished";
 pub const EV_CONNECTIONS_CHANGED: &str = "latchkey://connections-changed";
 /// A message for the notice banner.
 pub const EV_NOTICE: &str = "latchkey://notice";
+/// Open a connection's detail.
+pub const EV_SHOW_CONNECTION: &str = "latchkey://show-connection";
 
 #[derive(Clone, Serialize)]
 struct Notice {
@@ -49,6 +51,13 @@ fn handle_url(app: &AppHandle, url: String) {
             Err(e) => log::warn!("sign-in failed: {}", e.code()),
         }
     });
+}
+
+/// `--show-connection=ID` (a notification was activated): open that connection's detail.
+fn show_connection_from_args(app: &AppHandle, argv: &[String]) {
+    for id in argv.iter().filter_map(|a| a.strip_prefix(latchkey_core::desktop::SHOW_CONNECTION_ARG)) {
+        let _ = app.emit(EV_SHOW_CONNECTION, serde_json::json!({ "id": id }));
+    }
 }
 
 /// Forwards core events to the window.
@@ -85,7 +94,10 @@ pub fn run() {
     tauri::Builder::default()
         // Registered first: a second launch (Linux/Windows deliver the redirect as its argv)
         // hands its URL to this instance's deep-link handler and exits.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| focus_main(app)))
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            focus_main(app);
+            show_connection_from_args(app, &argv);
+        }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(
@@ -132,6 +144,16 @@ pub fn run() {
                 Err(e) => log::warn!("{e}"),
             }
             background::start(&lk);
+            if let Ok(settings) = lk.settings() {
+                latchkey_core::desktop::apply_autostart(settings.autostart_agent);
+            }
+            let args: Vec<String> = std::env::args().collect();
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                // Let the page subscribe first.
+                tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+                show_connection_from_args(&handle, &args);
+            });
             app.manage(lk);
             // On Linux (and Windows in development) the scheme is registered at run time.
             #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]

@@ -209,3 +209,17 @@ async fn two_processes_refreshing_one_connection_make_one_refresh() {
     assert_eq!(String::from_utf8(o1.stdout).unwrap().trim(), stored.access_token.expose_secret());
     assert_eq!(String::from_utf8(o2.stdout).unwrap().trim(), stored.access_token.expose_secret());
 }
+
+#[test]
+fn the_agent_registers_itself_to_start_at_login() {
+    let home = latchkey_harness::temp_dir("autostart-home");
+    let agent = env!("CARGO_BIN_EXE_latchkey-agent");
+    let run = |arg: &str| Command::new(agent).args(["--autostart", arg]).env("HOME", &home).status().unwrap();
+    assert!(run("on").success());
+    let desktop = home.join(".config/autostart/latchkey-agent.desktop");
+    let text = std::fs::read_to_string(&desktop).expect("XDG autostart entry");
+    assert!(text.contains(agent), "{text}");
+    assert!(run("off").success());
+    assert!(!desktop.exists());
+    assert_eq!(run("sideways").code(), Some(2));
+}

@@ -145,6 +145,18 @@ async fn removing_a_provider_app_with_connections() {
     }
     use latchkey_core::vault::{Vault, app_secret_key};
     assert!(w.vault.get(&app_secret_key(&app_id)).unwrap().is_none(), "client secret removed");
+
+    // Keeping them: the app goes, the connection stays with its tokens, still valid.
+    let (app_id, carol) = connect(&w, PresetId::Generic, RedirectMode::DeepLink, "read", "alice").await;
+    w.lk.remove_app(&app_id, false).await.unwrap();
+    assert!(w.lk.list_apps().unwrap().is_empty());
+    let kept = w.lk.list_connections().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].app_name, "(removed provider app)");
+    w.assert_tokens_work(&carol.id).await;
+    // It can still be removed later, here only.
+    assert!(!w.lk.revoke_connection(&carol.id, false).await.unwrap().revoked_at_provider);
+    assert!(w.tokens(&carol.id).is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod api;
 pub mod clock;
+pub mod desktop;
 pub mod endpoints;
 pub mod error;
 pub mod flow;

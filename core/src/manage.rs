@@ -285,16 +285,19 @@ impl Latchkey {
     }
 
     /// Removes a provider app. Its connections are revoked at the provider first
-    /// (`revoke_connections`) or removed here only; if a revocation is left pending, the app
-    /// stays (it is needed to retry) and the error says so.
+    /// (`revoke_connections`; if a revocation is left pending, the app stays — it is needed
+    /// to retry — and the error says so), or kept: they stay in the list with their tokens,
+    /// but can no longer be refreshed.
     pub async fn remove_app(&self, app_id: &str, revoke_connections: bool) -> Result<()> {
         let data = self.load()?;
         data.app(app_id)?;
         let conns: Vec<String> = data.connections.iter().filter(|c| c.app_id == app_id).map(|c| c.id.clone()).collect();
         let mut pending = 0;
-        for id in conns {
-            if self.revoke_connection(&id, !revoke_connections).await?.pending {
-                pending += 1;
+        if revoke_connections {
+            for id in conns {
+                if self.revoke_connection(&id, false).await?.pending {
+                    pending += 1;
+                }
             }
         }
         if pending > 0 {

@@ -202,15 +202,22 @@ impl Latchkey {
         let id = connection_id.to_owned();
         let message = e.to_string();
         let now = self.now();
-        self.update(move |d| {
-            let c = d.connection_mut(&id)?;
-            c.status = if terminal { Status::NeedsReconnect } else { Status::Connected };
-            c.last_error = Some(message.clone());
-            c.updated_at = now;
-            c.log_refresh(RefreshLogEntry { at: now, ok: false, message: Some(message) });
-            Ok(())
-        })
-        .await?;
+        let newly_dead = self
+            .update(move |d| {
+                let notify = d.settings.notifications;
+                let c = d.connection_mut(&id)?;
+                let was = c.status;
+                c.status = if terminal { Status::NeedsReconnect } else { Status::Connected };
+                c.last_error = Some(message.clone());
+                c.updated_at = now;
+                c.log_refresh(RefreshLogEntry { at: now, ok: false, message: Some(message) });
+                let who = c.email.clone().or(c.name.clone()).unwrap_or_else(|| c.account_id.clone());
+                Ok((terminal && was != Status::NeedsReconnect && notify).then_some(who))
+            })
+            .await?;
+        if let Some(who) = newly_dead {
+            crate::desktop::notify_needs_reconnect(connection_id, &who, &e.to_string());
+        }
         self.emit(Event::ConnectionsChanged);
         Ok(())
     }

@@ -46,6 +46,10 @@ pub fn plan(data: &Data, now: Timestamp, backoff: &HashMap<String, Backoff>) -> 
     let mut retry_revoke = vec![];
     let mut wake_at = now + MAX_SLEEP_SECS;
     for c in &data.connections {
+        // A connection whose provider app was removed (and kept) cannot be refreshed.
+        if !data.apps.iter().any(|a| a.id == c.app_id) {
+            continue;
+        }
         let not_before = backoff.get(&c.id).map(|b| b.retry_at);
         match c.status {
             Status::Connected | Status::Refreshing => {
@@ -173,7 +177,16 @@ fn apply_outcome(lk: &Latchkey, backoff: &mut HashMap<String, Backoff>, id: Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Connection;
+    use crate::store::{Connection, ProviderApp};
+
+    fn with_app(connections: Vec<Connection>) -> Data {
+        let app: ProviderApp = serde_json::from_value(serde_json::json!({
+            "id": "a", "preset": "generic", "name": "A", "baseUrl": "https://a.example", "clientId": "c",
+            "scopes": "", "redirectMode": "deep_link", "createdAt": 0
+        }))
+        .unwrap();
+        Data { apps: vec![app], connections, ..Data::default() }
+    }
 
     fn conn(id: &str, status: Status, expires: Option<i64>, next: Option<i64>) -> Connection {
         Connection {
@@ -199,17 +212,14 @@ mod tests {
 
     #[test]
     fn plan_orders_due_connections_and_finds_the_next_wake() {
-        let d = Data {
-            connections: vec![
-                conn("late", Status::Connected, Some(1000), Some(900)),
-                conn("due2", Status::Connected, Some(200), Some(150)),
-                conn("due1", Status::Connected, Some(160), Some(100)),
-                conn("dead", Status::NeedsReconnect, Some(10), Some(5)),
-                conn("noexp", Status::Connected, None, None),
-                conn("pending", Status::RevocationPending, Some(10), Some(5)),
-            ],
-            ..Data::default()
-        };
+        let d = with_app(vec![
+            conn("late", Status::Connected, Some(1000), Some(900)),
+            conn("due2", Status::Connected, Some(200), Some(150)),
+            conn("due1", Status::Connected, Some(160), Some(100)),
+            conn("dead", Status::NeedsReconnect, Some(10), Some(5)),
+            conn("noexp", Status::Connected, None, None),
+            conn("pending", Status::RevocationPending, Some(10), Some(5)),
+        ]);
         let p = plan(&d, 500, &HashMap::new());
         assert_eq!(p.refresh, vec![("due1".to_owned(), 65), ("due2".to_owned(), 55)]);
         assert_eq!(p.retry_revoke, vec!["pending".to_owned()]);
@@ -220,11 +230,14 @@ mod tests {
         assert_eq!(p.wake_at, 100.min(MAX_SLEEP_SECS));
         let p = plan(&Data::default(), 0, &HashMap::new());
         assert_eq!(p.wake_at, MAX_SLEEP_SECS);
+        // Connections kept after their provider app was removed are never due.
+        let orphaned = Data { apps: vec![], ..d.clone() };
+        assert!(plan(&orphaned, 500, &HashMap::new()).refresh.is_empty());
     }
 
     #[test]
     fn backoff_defers_and_grows() {
-        let d = Data { connections: vec![conn("c", Status::Connected, Some(200), Some(100))], ..Data::default() };
+        let d = with_app(vec![conn("c", Status::Connected, Some(200), Some(100))]);
         let b = next_backoff(None, 100, None, 0);
         assert_eq!(b, Backoff { attempts: 1, retry_at: 110 });
         let mut map = HashMap::new();

@@ -12,6 +12,26 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     env_logger_lite();
+    // `--autostart on|off`: register or remove the login item (the app does this from its
+    // settings; packagers and people without the window can do it here).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--autostart") {
+        let on = match args.get(i + 1).map(String::as_str) {
+            Some("on") => true,
+            Some("off") => false,
+            _ => {
+                eprintln!("usage: latchkey-agent --autostart on|off");
+                return std::process::ExitCode::from(2);
+            }
+        };
+        return match latchkey_core::desktop::set_autostart(on) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("latchkey-agent: {e}");
+                std::process::ExitCode::from(1)
+            }
+        };
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {

@@ -132,6 +132,8 @@ export interface ConnectionDetail {
   extrasError: ApiError | null;
   manageUrl: string | null;
   refreshLog: RefreshLogEntry[];
+  /** Plain-language labels of the scopes the preset knows. */
+  scopeLabels?: Record<string, string>;
 }
 
 export interface RevokeResult {

@@ -1,0 +1,89 @@
+//! Desktop integration shared by the agent and the app: a notification when a connection
+//! needs reconnecting (activating it opens the app on that connection), and starting the
+//! agent at login.
+
+use crate::error::{Error, Result};
+
+/// The argument that makes the app open a connection's detail (forwarded to the running
+/// instance by the single-instance plugin).
+pub const SHOW_CONNECTION_ARG: &str = "--show-connection=";
+
+fn app_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let name = if cfg!(windows) { "latchkey.exe" } else { "latchkey" };
+    let p = exe.parent()?.join(name);
+    p.exists().then_some(p)
+}
+
+/// Shows "Reconnect …" through the desktop's notification service, off the caller's thread;
+/// failures (no notification service) are logged, never fatal. `LATCHKEY_NO_NOTIFICATIONS`
+/// turns it off.
+pub fn notify_needs_reconnect(connection_id: &str, who: &str, reason: &str) {
+    if std::env::var_os("LATCHKEY_NO_NOTIFICATIONS").is_some() {
+        return;
+    }
+    let (id, summary, body) =
+        (connection_id.to_owned(), format!("Reconnect {who}"), format!("{reason}\nOpen Latchkey and click Reconnect."));
+    std::thread::spawn(move || {
+        let mut n = notify_rust::Notification::new();
+        n.appname("Latchkey").summary(&summary).body(&body).icon("dialog-password");
+        #[cfg(all(unix, not(target_os = "macos")))]
+        n.action("default", "Open Latchkey");
+        match n.show() {
+            #[cfg(all(unix, not(target_os = "macos")))]
+            Ok(handle) => handle.wait_for_action(|action| {
+                if action == "default"
+                    && let Some(app) = app_binary()
+                {
+                    let _ = std::process::Command::new(app).arg(format!("{SHOW_CONNECTION_ARG}{id}")).spawn();
+                }
+            }),
+            #[cfg(not(all(unix, not(target_os = "macos"))))]
+            Ok(_) => {}
+            Err(e) => log::info!("no desktop notification for {id}: {e}"),
+        }
+    });
+}
+
+fn launcher() -> Result<auto_launch::AutoLaunch> {
+    let agent = crate::agent::agent_binary()
+        .ok_or_else(|| Error::NotFound("latchkey-agent is not installed beside the app".into()))?;
+    auto_launch::AutoLaunchBuilder::new()
+        .set_app_name("latchkey-agent")
+        .set_app_path(&agent.to_string_lossy())
+        .build()
+        .map_err(|e| Error::Internal(format!("start at login: {e}")))
+}
+
+/// Whether this build may register itself to start at login: release builds, unless
+/// `LATCHKEY_NO_AUTOSTART` is set; development builds only with `LATCHKEY_AUTOSTART=1` (so
+/// `make demo` never leaves a login item pointing into `target/`).
+pub fn autostart_allowed() -> bool {
+    if std::env::var_os("LATCHKEY_NO_AUTOSTART").is_some() {
+        return false;
+    }
+    !cfg!(debug_assertions) || std::env::var("LATCHKEY_AUTOSTART").is_ok_and(|v| v == "1")
+}
+
+/// Applies the "start at login" setting where allowed.
+pub fn apply_autostart(enabled: bool) {
+    if autostart_allowed() && autostart_enabled() != enabled {
+        match set_autostart(enabled) {
+            Ok(()) => log::info!("start at login: {}", if enabled { "on" } else { "off" }),
+            Err(e) => log::warn!("{e}"),
+        }
+    }
+}
+
+/// Registers (or removes) the agent to start at login: XDG autostart on Linux, a
+/// LaunchAgent on macOS, the Run key on Windows (through the `auto-launch` crate).
+pub fn set_autostart(enabled: bool) -> Result<()> {
+    let l = launcher()?;
+    let r = if enabled { l.enable() } else { l.disable() };
+    r.map_err(|e| Error::Internal(format!("start at login: {e}")))
+}
+
+/// Whether the agent is registered to start at login.
+pub fn autostart_enabled() -> bool {
+    launcher().and_then(|l| l.is_enabled().map_err(|e| Error::Internal(e.to_string()))).unwrap_or(false)
+}

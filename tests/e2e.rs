@@ -1,0 +1,613 @@
+//! End-to-end tests of the real app window: tauri-driver + WebKitWebDriver under a private
+//! Xvfb, the real test provider on loopback, a real Secret Service (gnome-keyring in a
+//! private D-Bus session). The test plays the browser: it reads the authorize URL the app
+//! "opened" (`LATCHKEY_OPEN_URL_LOG`), signs in at the provider, and delivers the redirect the
+//! way Linux does — by launching the app binary a second time with the URL (single-instance
+//! forwards it over the session bus), by an HTTP request to the loopback listener, or by
+//! typing the code into the window.
+//!
+//! The app is single-instance per session bus, so the scenarios run one after another in one
+//! `#[test]`, each with a fresh data directory, keychain service and HOME. Screenshots of the
+//! key screens go to `target/e2e/<scenario>-<step>.png` (and `-failure.png` on a failure).
+//!
+//! Needs: `tauri-driver` (`cargo install tauri-driver --locked`), `WebKitWebDriver`
+//! (webkit2gtk-driver), Xvfb, dbus-x11, gnome-keyring, and the built UI (`ui/dist`); `make e2e`.
+
+#[path = "e2e/procs.rs"]
+mod procs;
+#[path = "e2e/webdriver.rs"]
+mod webdriver;
+
+use secrecy::ExposeSecret;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use latchkey_harness::{TestProvider, query, secret_service, temp_dir};
+use procs::{TauriDriver, Xvfb, second_launch};
+use serde_json::{Value, json};
+use webdriver::{By, Element, Session, WdResult};
+
+/// How long any single UI condition may take to become true.
+const WAIT: Duration = Duration::from_secs(20);
+/// How often conditions are polled.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The app binary cargo built for this test.
+fn app_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_latchkey"))
+}
+
+/// `target/e2e`, beside the binary's profile directory.
+fn shots_dir() -> PathBuf {
+    let exe = app_exe();
+    let target = exe.parent().and_then(Path::parent).expect("target dir");
+    let d = target.join("e2e");
+    std::fs::create_dir_all(&d).expect("target/e2e");
+    d
+}
+
+/// What every scenario shares: the X server and the session bus with its keychain.
+#[derive(Debug)]
+struct World {
+    xvfb: Xvfb,
+    bus_env: Vec<(String, String)>,
+    shots: PathBuf,
+}
+
+impl World {
+    fn start() -> Self {
+        let xvfb = Xvfb::start();
+        let bus_env = secret_service().env.clone();
+        let shots = shots_dir();
+        for e in std::fs::read_dir(&shots).expect("shots dir").flatten() {
+            if e.path().extension().is_some_and(|x| x == "png") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        Self { xvfb, bus_env, shots }
+    }
+}
+
+/// Polls `$cond` (an expression giving `Option<T>`) until it is `Some`, or fails the scenario
+/// with a screenshot and the page text after [`WAIT`].
+macro_rules! eventually {
+    ($sc:expr, $what:expr, $cond:expr) => {{
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(v) = $cond {
+                break v;
+            }
+            if Instant::now() > deadline {
+                $sc.fail::<()>(&format!("timed out after {:?} waiting for {}", WAIT, $what)).await;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }};
+}
+
+/// One scenario: a fresh app (data directory, keychain service, HOME) in a WebDriver session.
+struct Scenario<'w> {
+    name: &'static str,
+    world: &'w World,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    open_url_log: PathBuf,
+    wd: Session,
+    driver: TauriDriver,
+    started: Instant,
+}
+
+impl<'w> Scenario<'w> {
+    async fn start(world: &'w World, name: &'static str) -> Scenario<'w> {
+        let started = Instant::now();
+        let dir = temp_dir(&format!("e2e-{name}"));
+        let home = dir.join("home");
+        for d in ["data", "home/.local/share", "home/.config", "home/.cache"] {
+            std::fs::create_dir_all(dir.join(d)).expect("scenario dirs");
+        }
+        let open_url_log = dir.join("opened-urls.log");
+        let s = |p: &Path| p.to_string_lossy().into_owned();
+        let mut env: Vec<(String, String)> = world.bus_env.clone();
+        env.extend(
+            [
+                ("DISPLAY", world.xvfb.display.clone()),
+                // Xvfb even when the test runs inside a Wayland desktop.
+                ("GDK_BACKEND", "x11".into()),
+                ("NO_AT_BRIDGE", "1".into()),
+                ("HOME", s(&home)),
+                ("XDG_DATA_HOME", s(&home.join(".local/share"))),
+                ("XDG_CONFIG_HOME", s(&home.join(".config"))),
+                ("XDG_CACHE_HOME", s(&home.join(".cache"))),
+                ("LATCHKEY_DATA_DIR", s(&dir.join("data"))),
+                (
+                    "LATCHKEY_KEYRING_SERVICE",
+                    format!("app.latchkey.e2e.{}", dir.file_name().unwrap().to_string_lossy()),
+                ),
+                ("LATCHKEY_OPEN_URL_LOG", s(&open_url_log)),
+                ("LATCHKEY_NO_SCHEME_REGISTRATION", "1".into()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        let marker = ("LATCHKEY_DATA_DIR".to_owned(), s(&dir.join("data")));
+        assert!(procs::marked_pids(&marker).is_empty());
+        let driver = TauriDriver::start(&env, &dir.join("driver.log"), marker);
+        let wd = Session::new(&driver.url, json!({"tauri:options": {"application": app_exe().to_string_lossy()}}))
+            .await
+            .unwrap_or_else(|e| {
+                panic!("[{name}] cannot create a WebDriver session: {e}; see {}", dir.join("driver.log").display())
+            });
+        let sc = Scenario { name, world, dir, env, open_url_log, wd, driver, started };
+        eventually!(
+            sc,
+            "the first render (body[data-ready=1])",
+            sc.script_bool("return document.body.dataset.ready === '1'").await
+        );
+        sc
+    }
+
+    /// Ends the session, stops the app and prints how long the scenario took.
+    async fn finish(mut self) {
+        let _ = self.wd.delete().await;
+        self.driver.stop();
+        assert!(self.driver.marked_pids().is_empty(), "[{}] processes left behind", self.name);
+        println!("e2e scenario {:<22} {:>6.1} s", self.name, self.started.elapsed().as_secs_f64());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    // -- failing and screenshots -----------------------------------------------------------
+
+    /// Saves `target/e2e/<scenario>-<step>.png`.
+    async fn shot(&self, step: &str) {
+        let path = self.world.shots.join(format!("{}-{step}.png", self.name));
+        // WebKit's snapshot is the last frame it painted, which can lag several steps behind
+        // the DOM: let two frames pass first.
+        let _ = self
+            .wd
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            )
+            .await;
+        match self.wd.screenshot().await {
+            Ok(png) if !png.is_empty() => std::fs::write(&path, png).expect("write screenshot"),
+            // WebDriver could not: photograph the whole X screen instead.
+            _ => {
+                let _ = std::process::Command::new("/usr/bin/import")
+                    .args(["-display", &self.world.xvfb.display, "-window", "root"])
+                    .arg(&path)
+                    .status();
+            }
+        }
+    }
+
+    /// Fails the scenario with a screenshot, the page's text and the driver's log.
+    async fn fail<T>(&self, why: &str) -> T {
+        self.shot("failure").await;
+        let text = self
+            .wd
+            .execute("return document.body ? document.body.innerText : ''", vec![])
+            .await
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .unwrap_or_else(|e| format!("(page text unavailable: {e})"));
+        let log = std::fs::read_to_string(self.dir.join("driver.log")).unwrap_or_default();
+        let log_tail: String =
+            log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        panic!(
+            "[{}] {why}\n--- page text ---\n{text}\n--- driver/app log (tail) ---\n{log_tail}\n--- screenshot: {}",
+            self.name,
+            self.world.shots.join(format!("{}-failure.png", self.name)).display()
+        );
+    }
+
+    /// Unwraps a WebDriver result or fails the scenario.
+    async fn ok<T>(&self, what: &str, r: WdResult<T>) -> T {
+        match r {
+            Ok(v) => v,
+            Err(e) => self.fail(&format!("{what}: {e}")).await,
+        }
+    }
+
+    // -- queries -------------------------------------------------------------------------
+
+    async fn script_bool(&self, script: &str) -> Option<bool> {
+        matches!(self.wd.execute(script, vec![]).await, Ok(Value::Bool(true))).then_some(true)
+    }
+
+    /// The first *displayed* element matching `by`, if any.
+    async fn try_find(&self, by: By<'_>) -> Option<Element> {
+        for el in self.wd.find_all(by).await.ok()? {
+            if self.wd.is_displayed(&el).await.unwrap_or(false) {
+                return Some(el);
+            }
+        }
+        None
+    }
+
+    /// Waits for a displayed element matching `by`.
+    async fn find(&self, by: By<'_>) -> Element {
+        eventually!(self, by, self.try_find(by).await)
+    }
+
+    /// The element's `innerText`: what a user reads. (WebDriver's own element text leaves out
+    /// text in `overflow: hidden` + ellipsis boxes, such as a row's name and email.)
+    async fn inner_text(&self, el: &Element) -> WdResult<String> {
+        let v = self.wd.execute("return arguments[0].innerText", vec![el.arg()]).await?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// A displayed element matching `by` whose text contains every one of `texts`.
+    async fn try_find_with_text(&self, by: By<'_>, texts: &[&str]) -> Option<(Element, String)> {
+        for el in self.wd.find_all(by).await.ok()? {
+            let Ok(t) = self.inner_text(&el).await else { continue };
+            if texts.iter().all(|x| t.contains(x)) {
+                return Some((el, t));
+            }
+        }
+        None
+    }
+
+    async fn find_with_text(&self, by: By<'_>, texts: &[&str]) -> (Element, String) {
+        eventually!(self, format!("{by} showing {texts:?}"), self.try_find_with_text(by, texts).await)
+    }
+
+    // -- actions ---------------------------------------------------------------------------
+
+    /// Clicks a displayed element matching `by`, retrying while it is missing, stale (the UI
+    /// re-rendered) or covered.
+    async fn click(&self, by: By<'_>) {
+        eventually!(self, format!("a clickable {by}"), {
+            match self.try_find(by).await {
+                Some(el) => self.wd.click(&el).await.ok(),
+                None => None,
+            }
+        })
+    }
+
+    /// Clicks the button whose visible text is `text`.
+    async fn click_button(&self, text: &str) {
+        let xp = format!("//button[normalize-space()='{text}'] | //button[@aria-label='{text}']");
+        self.click(By::XPath(&xp)).await;
+    }
+
+    /// Replaces the text of the input `#id`.
+    async fn fill(&self, id: &str, text: &str) {
+        let sel = format!("#{id}");
+        let el = self.find(By::Css(&sel)).await;
+        let r = self.wd.clear(&el).await;
+        self.ok(&format!("clear {sel}"), r).await;
+        let r = self.wd.send_keys(&el, text).await;
+        self.ok(&format!("type into {sel}"), r).await;
+        let value = self.value(&el).await;
+        if value != text {
+            self.fail::<()>(&format!("{sel} holds {value:?} after typing {text:?}")).await;
+        }
+    }
+
+    /// Picks the option `value` of the select `#id` by clicking it, as a user would.
+    async fn select(&self, id: &str, value: &str) {
+        let sel = format!("#{id}");
+        let select = self.find(By::Css(&sel)).await;
+        let opt = format!("#{id} option[value='{value}']");
+        let option = self.find_present(By::Css(&opt)).await;
+        let r = self.wd.click(&option).await;
+        self.ok(&format!("click {opt}"), r).await;
+        let now = self.value(&select).await;
+        if now != value {
+            self.fail::<()>(&format!("{sel} is {now:?} after choosing {value:?}")).await;
+        }
+    }
+
+    /// Waits for an element matching `by`, displayed or not (e.g. an `<option>`).
+    async fn find_present(&self, by: By<'_>) -> Element {
+        eventually!(self, by, self.wd.find(by).await.ok())
+    }
+
+    /// The current `value` of an input or select.
+    async fn value(&self, el: &Element) -> String {
+        let r = self.wd.property(el, "value").await;
+        self.ok("read value", r).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The URLs the app asked to open in the browser so far.
+    fn opened_urls(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.open_url_log).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
+
+    /// Delivers `url` as Linux does: a second launch of the binary, which forwards it over the
+    /// session bus to this scenario's app and exits.
+    async fn second_launch(&self, url: &str) {
+        let exe = app_exe();
+        let env = self.env.clone();
+        let log = self.dir.join("second-launch.log");
+        let url = url.to_owned();
+        let st = tokio::task::spawn_blocking(move || second_launch(&exe, &url, &env, &log)).await.expect("join");
+        if !st.success() {
+            let log = std::fs::read_to_string(self.dir.join("second-launch.log")).unwrap_or_default();
+            self.fail::<()>(&format!("the second launch exited with {st}:\n{log}")).await;
+        }
+    }
+
+    // -- steps -------------------------------------------------------------------------------
+
+    /// Opens the connect dialog; with no provider app yet it shows the add-app form directly,
+    /// otherwise the picker, where "Add a provider app" leads to the form.
+    async fn open_add_app_form(&self) {
+        self.click_button("Connect account").await;
+        eventually!(self, "the connect dialog", {
+            if self.try_find(By::Css("#app-preset")).await.is_some() {
+                Some(())
+            } else if let Some(b) = self.try_find(By::XPath("//button[normalize-space()='Add a provider app']")).await {
+                let _ = self.wd.click(&b).await;
+                None
+            } else {
+                None
+            }
+        });
+    }
+
+    /// Fills and saves the add-app form (which must be open) for the provider's preset; the
+    /// dialog then shows the picker with the new app chosen.
+    async fn add_app(&self, provider: &TestProvider, app: &AppSpec<'_>) {
+        self.select("app-preset", app.preset).await;
+        if app.base_url_in_advanced {
+            self.click(By::XPath("//summary[normalize-space()='Advanced']")).await;
+        }
+        self.fill("app-base-url", &provider.url).await;
+        self.fill("app-client-id", &provider.client_id).await;
+        self.fill("app-client-secret", &provider.client_secret).await;
+        self.fill("app-scopes", app.scopes).await;
+        self.select("app-redirect-mode", app.mode).await;
+        self.shot("app-form").await;
+        self.click_button("Save").await;
+        // The picker, with the saved app selected.
+        let name_xp = "//label[contains(@class,'app-choice') and contains(@class,'selected')]";
+        self.find(By::XPath(name_xp)).await;
+    }
+
+    /// Presses Continue in the picker and waits for the waiting panel's sign-in link; checks it
+    /// is the URL the app opened in the "browser", and returns it.
+    async fn continue_to_sign_in(&self) -> String {
+        let before = self.opened_urls().len();
+        self.click_button("Continue").await;
+        let field = self.find(By::Css("#authorize-url")).await;
+        let shown = self.value(&field).await;
+        let opened = eventually!(self, "the app to open the sign-in URL", self.opened_urls().get(before).cloned());
+        if shown != opened {
+            self.fail::<()>(&format!("the waiting panel shows {shown:?} but the app opened {opened:?}")).await;
+        }
+        shown
+    }
+
+    /// Waits until a connection row shows `texts`; returns its connection id.
+    async fn wait_for_row(&self, texts: &[&str]) -> String {
+        let (row, _) = self.find_with_text(By::Css("li.connection-row"), texts).await;
+        let id = self.wd.attribute(&row, "data-connection-id").await;
+        let id = self.ok("row id", id).await.unwrap_or_default();
+        // The connect dialog closed.
+        eventually!(
+            self,
+            "the dialog to close",
+            self.wd.find_all(By::Css("#authorize-url")).await.ok().filter(Vec::is_empty)
+        );
+        id
+    }
+
+    /// From the picker with an app chosen: Continue, play the browser (sign in as `login` and
+    /// allow access), hand the answer back the way the app's redirect `mode` works, and wait for
+    /// the row showing `row`. Returns the authorize URL and the connection id.
+    async fn connect_and_wait(
+        &self,
+        provider: &TestProvider,
+        mode: &str,
+        login: &str,
+        row: &[&str],
+    ) -> (String, String) {
+        let url = self.continue_to_sign_in().await;
+        if mode != "paste" {
+            self.find_with_text(By::Css("[role=dialog]"), &["Waiting for your browser"]).await;
+        }
+        self.shot("waiting").await;
+        let answer = provider.sign_in(&url, login, true).await;
+        let location = || answer["location"].as_str().unwrap_or_else(|| panic!("sign-in gave no redirect: {answer}"));
+        match mode {
+            // Linux hands a custom-scheme redirect to a second launch of the app.
+            "deep_link" => {
+                assert!(location().starts_with("app.latchkey:/oauth/callback?"), "{answer}");
+                self.second_launch(location()).await;
+            }
+            // The browser follows the redirect to the app's loopback listener.
+            "loopback" => {
+                let redirect = query(&url, "redirect_uri").unwrap_or_default();
+                assert!(location().starts_with(&redirect), "{answer}");
+                let page = latchkey_harness::client().get(location()).send().await.expect("loopback request");
+                assert_eq!(page.status(), 200, "the loopback listener's answer");
+            }
+            // The provider shows a code; the user pastes it.
+            "paste" => {
+                let code = answer["code"].as_str().unwrap_or_else(|| panic!("the code page showed no code: {answer}"));
+                self.fill("paste-code", code).await;
+                self.shot("code-pasted").await;
+                self.click_button("Submit").await;
+            }
+            other => panic!("unknown redirect mode {other}"),
+        }
+        let id = self.wait_for_row(row).await;
+        self.shot("connected").await;
+        (url, id)
+    }
+}
+
+impl Scenario<'_> {
+    /// The keychain the app of this scenario writes to (the test shares its Secret Service).
+    fn vault(&self) -> latchkey_core::vault::KeyringVault {
+        let service = self.env.iter().find(|(k, _)| k == "LATCHKEY_KEYRING_SERVICE").map(|(_, v)| v.clone());
+        latchkey_core::vault::KeyringVault::new(service.expect("keyring service"))
+    }
+
+    /// The token set the app stored for a connection.
+    fn stored_tokens(&self, id: &str) -> Option<latchkey_core::token::TokenSet> {
+        use latchkey_core::vault::Vault;
+        let v = self.vault().get(&latchkey_core::vault::connection_key(id)).expect("keychain");
+        v.map(|s| latchkey_core::token::TokenSet::from_vault_string(&s).expect("token set"))
+    }
+
+    /// Opens a connection's detail from the list and waits for `texts` in it.
+    async fn open_detail(&self, id: &str, texts: &[&str]) {
+        self.click(By::Css(&format!("li.connection-row[data-connection-id='{id}'] button.row-main"))).await;
+        self.find_with_text(By::Css("main"), texts).await;
+    }
+
+    /// Settings → Revoke `who` → confirm; waits until the row is gone from Settings.
+    async fn revoke_in_settings(&self, who: &str, expect: &[&str]) {
+        self.click_button("Settings").await;
+        self.find_with_text(By::Css("main"), &["Refresh this many seconds"]).await;
+        let _ = self.wd.execute("window.scrollTo(0, 0)", vec![]).await;
+        self.shot("settings").await;
+        self.click_button(&format!("Revoke {who}")).await;
+        self.find_with_text(By::Css("[role=dialog]"), &["Revoke"]).await;
+        self.shot("revoke-confirm").await;
+        self.click(By::XPath("//*[@role='dialog']//button[normalize-space()='Revoke']")).await;
+        if !expect.is_empty() {
+            self.find_with_text(By::Css("body"), expect).await;
+            self.shot("revoked").await;
+        }
+    }
+
+    async fn no_rows(&self) -> bool {
+        self.wd.find_all(By::Css("li.connection-row")).await.unwrap_or_default().is_empty()
+    }
+}
+
+impl Drop for Scenario<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("e2e scenario {} failed; its files are in {}", self.name, self.dir.display());
+        }
+    }
+}
+
+/// A provider app to add through the form.
+#[derive(Debug)]
+struct AppSpec<'a> {
+    preset: &'a str,
+    /// The base URL sits in the closed "Advanced" disclosure (presets with a default host).
+    base_url_in_advanced: bool,
+    scopes: &'a str,
+    mode: &'a str,
+}
+
+const ALICE: [&str; 2] = ["Alice Example", "alice@example.com"];
+
+// -- scenarios ---------------------------------------------------------------------------------
+
+/// Rememberizer through the app's own URL scheme: the redirect arrives as a second launch.
+async fn rememberizer_custom_scheme(world: &World) {
+    let provider = TestProvider::start("rememberizer");
+    let sc = Scenario::start(world, "rememberizer").await;
+    sc.find_with_text(By::Css("main"), &["No accounts connected yet"]).await;
+    sc.shot("empty").await;
+
+    sc.open_add_app_form().await;
+    let spec = AppSpec {
+        preset: "rememberizer",
+        base_url_in_advanced: true,
+        scopes: "read offline_access",
+        mode: "deep_link",
+    };
+    sc.add_app(&provider, &spec).await;
+    sc.shot("picker").await;
+
+    let (url, id) = sc.connect_and_wait(&provider, spec.mode, "alice", &ALICE).await;
+    assert!(url.starts_with(&provider.url), "{url}");
+    assert_eq!(query(&url, "redirect_uri").as_deref(), Some("app.latchkey:/oauth/callback"), "{url}");
+    let stats = provider.stats().await;
+    assert_eq!(stats["token"]["authorization_code"], 1, "one code exchange: {stats}");
+    assert!(sc.stored_tokens(&id).is_some(), "tokens in the keychain");
+
+    // The detail: profile, scopes, and the mementos the account shared.
+    sc.open_detail(&id, &["Permissions", "offline_access", "Mementos", "Work notes"]).await;
+    sc.shot("detail").await;
+    let _ = sc.wd.execute("document.querySelector('h3 ~ *') && [...document.querySelectorAll('h3')].find(h => h.textContent.includes('Mementos')).scrollIntoView()", vec![]).await;
+    sc.shot("detail-mementos").await;
+    let _ = sc.wd.execute("window.scrollTo(0, 0)", vec![]).await;
+    // Revoke from Settings: Rememberizer has no revocation endpoint, and the app says so.
+    sc.revoke_in_settings("Alice Example", &["not revoked at the provider"]).await;
+    sc.click_button("Close").await;
+    assert!(sc.stored_tokens(&id).is_none(), "keychain entry removed");
+    sc.click_button("Back to connections").await;
+    sc.find_with_text(By::Css("main"), &["No accounts connected yet"]).await;
+    sc.finish().await;
+}
+
+/// Fusio through a loopback listener: the browser's request to 127.0.0.1 ends the sign-in.
+async fn fusio_loopback(world: &World) {
+    let provider = TestProvider::start("fusio");
+    let sc = Scenario::start(world, "fusio").await;
+    sc.open_add_app_form().await;
+    let spec = AppSpec { preset: "fusio", base_url_in_advanced: false, scopes: "consumer", mode: "loopback" };
+    sc.add_app(&provider, &spec).await;
+    // Fusio names the user by login.
+    let (url, id) = sc.connect_and_wait(&provider, spec.mode, "alice", &["alice", "alice@example.com"]).await;
+    let redirect = query(&url, "redirect_uri").unwrap_or_default();
+    assert!(redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/oauth/callback"), "{url}");
+    assert_eq!(provider.stats().await["token"]["authorization_code"], 1);
+
+    // The detail lists the account's app grants at Fusio.
+    sc.open_detail(&id, &["App grants at", "Acme Reports"]).await;
+    sc.shot("detail").await;
+    // Revoke from Settings: Fusio revokes, and then rejects both tokens.
+    let tokens = sc.stored_tokens(&id).expect("tokens in the keychain");
+    sc.revoke_in_settings("alice", &[]).await;
+    eventually!(sc, "the connection to disappear", sc.stored_tokens(&id).is_none().then_some(()));
+    assert!(!provider.is_active(tokens.access_token.expose_secret()).await, "access token rejected by Fusio");
+    assert!(
+        !provider.is_active(tokens.refresh_token.as_ref().unwrap().expose_secret()).await,
+        "refresh token rejected"
+    );
+    sc.click_button("Back to connections").await;
+    eventually!(sc, "an empty list", sc.no_rows().await.then_some(()));
+    sc.shot("revoked").await;
+    sc.finish().await;
+}
+
+/// TextMaster with a pasted code: the provider shows the code, the user types it in.
+async fn textmaster_paste(world: &World) {
+    let provider = TestProvider::start("textmaster");
+    let sc = Scenario::start(world, "textmaster").await;
+    sc.open_add_app_form().await;
+    let spec = AppSpec {
+        preset: "textmaster",
+        base_url_in_advanced: true,
+        scopes: "public user:read user:email",
+        mode: "paste",
+    };
+    sc.add_app(&provider, &spec).await;
+    let (url, _id) = sc.connect_and_wait(&provider, spec.mode, "alice", &ALICE).await;
+    assert_eq!(query(&url, "redirect_uri").as_deref(), Some("urn:ietf:wg:oauth:2.0:oob"), "{url}");
+    assert_eq!(provider.stats().await["token"]["authorization_code"], 1);
+    sc.finish().await;
+}
+
+/// A redirect nobody asked for (no sign-in in progress) is ignored with a notice.
+async fn stray_deep_link(world: &World) {
+    let sc = Scenario::start(world, "stray-link").await;
+    sc.second_launch("app.latchkey:/oauth/callback?code=x&state=y").await;
+    sc.find_with_text(By::Css(".notice"), &["No sign-in is in progress"]).await;
+    sc.shot("notice").await;
+    // Nothing was connected.
+    assert!(sc.wd.find_all(By::Css("li.connection-row")).await.unwrap_or_default().is_empty());
+    sc.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_in_the_real_window() {
+    let t0 = Instant::now();
+    let world = World::start();
+    println!("e2e: Xvfb on {}, screenshots in {}", world.xvfb.display, world.shots.display());
+    rememberizer_custom_scheme(&world).await;
+    fusio_loopback(&world).await;
+    textmaster_paste(&world).await;
+    stray_deep_link(&world).await;
+    println!("e2e: all scenarios passed in {:.1} s", t0.elapsed().as_secs_f64());
+}
