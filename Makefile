@@ -11,7 +11,7 @@ APT_RUN   := xvfb xauth imagemagick webkit2gtk-driver gnome-keyring dbus-x11 lib
              xdg-utils desktop-file-utils x11-utils librsvg2-bin
 STAMP := target/.stamps
 
-.PHONY: help deps apt npm ui build demo test e2e package clean icons
+.PHONY: help deps apt npm ui build demo test e2e package package-test clean icons bench
 
 help:
 	@echo "make demo   - run Latchkey with a local demo provider"
@@ -66,6 +66,7 @@ test: deps ui
 	@scripts/phase.sh "provider test"  npm --prefix tests/provider test
 	@scripts/phase.sh "rust tests"     cargo test --workspace -- --skip end_to_end
 	@scripts/phase.sh "e2e"            cargo test --test e2e -- --nocapture
+	@scripts/phase.sh "package"        $(MAKE) --no-print-directory package-test
 	@echo "make test: all phases passed"
 	@scripts/summary.sh
 
@@ -73,9 +74,28 @@ test: deps ui
 e2e: deps ui
 	cargo test --test e2e -- --nocapture
 
+## Bench ---------------------------------------------------------------------------------
+# Latchkey against a blank Tauri window, goa-daemon and plain reqwest + keyring, on the release
+# build under Xvfb: a Markdown table on stdout, the figures in target/bench/results.json
+# (bench/run.sh, bench/src/main.rs; BENCH_RUNS etc. in bench/src/main.rs).
+bench: npm ui
+	@$(MAKE) --no-print-directory apt APT_RUN="$(APT_RUN) gnome-online-accounts"
+	bench/run.sh
+
 ## Package -------------------------------------------------------------------------------
+# The .deb: the app, plus latchkey-agent and latchkey-cli as sidecars (installed to /usr/bin).
+TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
 package: deps ui
-	cd ui && npx tauri build --config ../tauri.conf.json --bundles deb -- --manifest-path ../Cargo.toml
+	cargo build --release -p latchkey -p latchkey-core
+	@mkdir -p target/sidecars
+	cp target/release/latchkey-agent target/sidecars/latchkey-agent-$(TRIPLE)
+	cp target/release/latchkey-cli target/sidecars/latchkey-cli-$(TRIPLE)
+	ui/node_modules/.bin/tauri build --bundles deb --config src-tauri/tauri.bundle.json
+	@ls -l target/release/bundle/deb/*.deb
+
+# Installs the .deb, checks the URL scheme through the desktop's handler, removes it.
+package-test: package
+	tests/package.sh
 
 clean:
 	cargo clean

@@ -10,6 +10,9 @@ for f in target/test-logs/*.log; do
   # node --test
   p=$(awk '/^# pass [0-9]+$/ {s += $3} END {print s + 0}' "$f"); passed=$((passed + p))
   fl=$(awk '/^# fail [0-9]+$/ {s += $3} END {print s + 0}' "$f"); failed=$((failed + fl))
+  # plain closing lines of our own scripts: "package test: 1 passed, 0 failed"
+  while read -r p fl; do passed=$((passed + p)); failed=$((failed + fl)); done < <(
+    sed -nE 's/^[a-z ]+: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$f")
   # vitest: "      Tests  27 passed (27)" or "Tests  1 failed | 26 passed (27)"
   line=$(sed -E 's/\x1b\[[0-9;]*m//g' "$f" | grep -E '^ +Tests +' | tail -1)
   if [ -n "$line" ]; then

@@ -2,6 +2,7 @@
 //! `latchkey-core`.
 
 mod background;
+mod bench;
 mod commands;
 mod demo;
 
@@ -20,9 +21,33 @@ pub const EV_NOTICE: &str = "latchkey://notice";
 pub const EV_SHOW_CONNECTION: &str = "latchkey://show-connection";
 
 #[derive(Clone, Serialize)]
-struct Notice {
+pub(crate) struct Notice {
     level: &'static str,
     message: String,
+}
+
+/// Notices that arrive before the page listens (a redirect that started the app) wait here
+/// until the UI takes them.
+#[derive(Default)]
+pub(crate) struct Notices {
+    ready: std::sync::atomic::AtomicBool,
+    queue: std::sync::Mutex<Vec<Notice>>,
+}
+
+fn notice(app: &AppHandle, n: Notice) {
+    let state = app.state::<Notices>();
+    if state.ready.load(std::sync::atomic::Ordering::SeqCst) {
+        let _ = app.emit(EV_NOTICE, n);
+    } else {
+        state.queue.lock().expect("notices").push(n);
+    }
+}
+
+/// The UI listens now: returns what arrived before, and lets later notices through as events.
+#[tauri::command]
+fn take_notices(state: tauri::State<'_, Notices>) -> Vec<Notice> {
+    state.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    std::mem::take(&mut *state.queue.lock().expect("notices"))
 }
 
 /// Brings the main window to the front.
@@ -45,7 +70,7 @@ fn handle_url(app: &AppHandle, url: String) {
             // A redirect that belongs to no sign-in changed nothing: say so.
             Err(Error::UnknownCallback(message)) => {
                 log::warn!("ignored a redirect that matches no sign-in");
-                let _ = app.emit(EV_NOTICE, Notice { level: "error", message });
+                notice(&app, Notice { level: "error", message });
             }
             // Failures of a matched sign-in reach the UI as its connect-finished event.
             Err(e) => log::warn!("sign-in failed: {}", e.code()),
@@ -126,7 +151,10 @@ pub fn run() {
             commands::remove_app,
             commands::get_settings,
             commands::save_settings,
+            bench::ui_ready,
+            take_notices,
         ])
+        .manage(Notices::default())
         .setup(|app| {
             let config = Config::from_env()?;
             let lk = Latchkey::open(&config)?;

@@ -7,7 +7,8 @@
 #   tests/keyring-session.sh            # used by latchkey-harness
 #   tests/keyring-session.sh -- CMD...  # runs CMD inside the session, then tears down
 set -euo pipefail
-REAL_HOME="$HOME"
+# The caller's own locations, restored for CMD (only the daemons live in throw-away ones).
+caller_env=$(export -p | grep -E ' (HOME|XDG_DATA_HOME|XDG_CONFIG_HOME|XDG_RUNTIME_DIR)=' || true)
 dir=$(mktemp -d "${TMPDIR:-/tmp}/latchkey-keyring.XXXXXX")
 export HOME="$dir/home" XDG_DATA_HOME="$dir/data" XDG_CONFIG_HOME="$dir/config" XDG_RUNTIME_DIR="$dir/run"
 mkdir -p "$HOME" "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_RUNTIME_DIR"
@@ -33,8 +34,9 @@ for _ in $(seq 50); do
 done
 if [ "${1:-}" = "--" ]; then
   shift
-  # Keep the caller's HOME for the command; only the daemons live in the throw-away one.
-  HOME="$REAL_HOME" "$@"
+  unset XDG_DATA_HOME XDG_CONFIG_HOME XDG_RUNTIME_DIR
+  eval "$caller_env"
+  "$@"
   exit $?
 fi
 echo "DBUS_SESSION_BUS_ADDRESS=$DBUS_SESSION_BUS_ADDRESS"

@@ -104,7 +104,7 @@ pub enum Error {
     #[error("{}", .0.plain())]
     OAuth(OAuthError),
     /// A refresh failed for good; the connection needs Reconnect.
-    #[error("needs reconnect: {reason}")]
+    #[error("{reason}")]
     NeedsReconnect {
         /// Plain words, with the provider's description.
         reason: String,

@@ -62,7 +62,9 @@ impl Latchkey {
         F: Fn(SecretString) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let token = self.access_token(connection_id, 30).await?;
+        // Any unexpired token will do: a 401 refreshes once. (Asking for more validity would
+        // refresh short-lived tokens on every view.)
+        let token = self.access_token(connection_id, 5).await?;
         match f(token).await {
             Err(Error::Http { status: 401, .. }) => {
                 let fresh = self.refresh_tokens(connection_id, None).await?;

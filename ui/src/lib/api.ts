@@ -80,6 +80,10 @@ export const revokeGrant = (connectionId: string, grantId: string) =>
 export const getSettings = () => call<Settings>('get_settings');
 export const saveSettings = (settings: Settings) => call<Settings>('save_settings', { settings });
 export const openExternal = (url: string) => call<void>('open_external', { url });
+/** Notices that arrived before the page listened (e.g. the link that started the app). */
+export const takeNotices = () => call<Notice[]>('take_notices');
+/** Tells the app the first list is on screen (measured by `make bench`; a no-op otherwise). */
+export const uiReady = () => call<void>('ui_ready').catch(() => undefined);
 
 export const EVENTS = {
   connectFinished: 'latchkey://connect-finished',

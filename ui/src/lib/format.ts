@@ -25,6 +25,13 @@ export function relative(ts: number, now: number): string {
   return d >= 0 ? `in ${duration(d)}` : `${duration(d)} ago`;
 }
 
+/** A past event: "just now", "5 min ago" (the UI's clock ticks every 15 s, so an event a moment
+ * old may look like it is in the future). */
+export function ago(ts: number, now: number): string {
+  const d = Math.max(0, now - ts);
+  return d < 60 ? 'just now' : `${duration(-d)} ago`;
+}
+
 export function expiryText(expiresAt: number | null, now: number): string {
   if (expiresAt === null) return 'no expiry given';
   if (expiresAt > now) return `expires ${relative(expiresAt, now)}`;

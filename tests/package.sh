@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Installs the .deb built by `make package`, checks what a desktop needs for the
+# app.latchkey: URL scheme, delivers a redirect through the desktop's URL handler (`gio open`)
+# to a running installed Latchkey and to one that is not running yet, then removes the package.
+# Runs as root (CI) or with sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+deb=$(ls -t target/release/bundle/deb/*.deb | head -1)
+echo "package: $deb"
+pkg=$(dpkg-deb -f "$deb" Package)
+fail() { echo "package test FAILED: $*" >&2; exit 1; }
+
+$SUDO apt-get install -y -qq "./$deb" >/dev/null
+trap '$SUDO apt-get remove -y -qq "$pkg" >/dev/null 2>&1 || true' EXIT
+echo "installed $pkg $(dpkg-query -W -f='${Version}' "$pkg")"
+
+for bin in latchkey latchkey-agent latchkey-cli; do
+  [ -x "/usr/bin/$bin" ] || fail "/usr/bin/$bin is missing"
+done
+/usr/bin/latchkey-cli --version
+/usr/bin/latchkey-agent --version
+
+desktop=$(dpkg -L "$pkg" | grep '\.desktop$' | head -1)
+[ -n "$desktop" ] || fail "no .desktop file in the package"
+echo "desktop file: $desktop"
+grep -q '^MimeType=.*x-scheme-handler/app\.latchkey;' "$desktop" || fail "MimeType does not declare x-scheme-handler/app.latchkey"
+grep -qE '^Exec=.* %u$' "$desktop" || fail "Exec has no %u: the URL would be dropped"
+desktop-file-validate "$desktop" || fail "desktop-file-validate"
+
+# A fresh user on a desktop session: private bus, keyring, display, home.
+work=$(mktemp -d /tmp/latchkey-package.XXXXXX)
+export HOME="$work/home" XDG_DATA_HOME="$work/home/.local/share" XDG_CONFIG_HOME="$work/home/.config"
+mkdir -p "$XDG_DATA_HOME" "$XDG_CONFIG_HOME"
+$SUDO update-desktop-database -q /usr/share/applications || true
+handler=$(xdg-mime query default x-scheme-handler/app.latchkey)
+[ "$handler" = "$(basename "$desktop")" ] || fail "xdg-mime names '$handler', not $(basename "$desktop")"
+echo "xdg-mime default handler: $handler"
+
+display=:$(( 90 + RANDOM % 9 ))
+Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb=$!
+trap 'kill $xvfb 2>/dev/null || true; $SUDO apt-get remove -y -qq "$pkg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+export DISPLAY=$display NO_AT_BRIDGE=1 LATCHKEY_NO_AUTOSTART=1 LATCHKEY_NO_AGENT=1
+export LATCHKEY_DATA_DIR="$work/data" LATCHKEY_KEYRING_SERVICE=app.latchkey.package-test
+
+cat > "$work/in-session.sh" <<'INNER'
+#!/usr/bin/env bash
+set -euo pipefail
+log="$XDG_DATA_HOME/app.latchkey.desktop/logs/Latchkey.log"
+count() { if [ -f "$log" ]; then grep -c "ignored a redirect that matches no sign-in" "$log" || true; else echo 0; fi; }
+instances() {
+  local n=0 pid
+  for pid in $(pgrep -x latchkey || true); do
+    if { tr '\0' '\n' < "/proc/$pid/environ"; } 2>/dev/null | grep -qx "LATCHKEY_DATA_DIR=$LATCHKEY_DATA_DIR"; then
+      n=$((n + 1))
+    fi
+  done
+  echo "$n"
+}
+settle_to_one() { for _ in $(seq 50); do [ "$(instances)" = 1 ] && return 0; sleep 0.1; done; return 1; }
+wait_count() {
+  for _ in $(seq 100); do [ "$(count)" -ge "$1" ] && return 0; sleep 0.1; done
+  echo "log so far:"; cat "$log" 2>/dev/null || true; return 1
+}
+# Cold: nothing running; the desktop's handler starts the installed app with the URL.
+gio open 'app.latchkey:/oauth/callback?code=cold&state=package-test'
+wait_count 1 || { echo "cold start: the redirect did not reach the app" >&2; exit 1; }
+echo "cold start: the installed app received the redirect"
+settle_to_one || { echo "expected one running latchkey, found $(instances)" >&2; exit 1; }
+# Warm: the app is running; a second launch hands the URL over and exits.
+gio open 'app.latchkey:/oauth/callback?code=warm&state=package-test'
+wait_count 2 || { echo "warm: the redirect did not reach the running app" >&2; exit 1; }
+settle_to_one || { echo "a second instance kept running ($(instances))" >&2; exit 1; }
+echo "warm: the running app received the redirect; still one instance"
+/usr/bin/import -display "$DISPLAY" -window root "$OUT/package-notice.png" 2>/dev/null || true
+for pid in $(pgrep -x latchkey || true); do
+  if { tr '\0' '\n' < "/proc/$pid/environ"; } 2>/dev/null | grep -qx "LATCHKEY_DATA_DIR=$LATCHKEY_DATA_DIR"; then
+    kill "$pid"
+  fi
+done
+INNER
+chmod +x "$work/in-session.sh"
+mkdir -p target/e2e
+OUT="$PWD/target/e2e" tests/keyring-session.sh -- "$work/in-session.sh"
+
+# Removal leaves nothing behind in /usr/bin.
+$SUDO apt-get remove -y -qq "$pkg" >/dev/null
+[ ! -e /usr/bin/latchkey ] || fail "/usr/bin/latchkey is still there after removal"
+echo "removed $pkg"
+echo "package test: 1 passed, 0 failed"
