@@ -72,6 +72,7 @@ test: deps ui
 
 # End-to-end: the real window under Xvfb through tauri-driver; screenshots in target/e2e/.
 e2e: deps ui
+	cargo build -p latchkey-core --bins
 	cargo test --test e2e -- --nocapture
 
 ## Bench ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 # works without registering an app anywhere. Sign in as "alice" (or "bob") with any password.
 #
 #   DEMO_PROFILE=rememberizer|textmaster|fusio|generic   (default rememberizer)
-#   DEMO_ACCESS_TTL=seconds                               (default 300)
+#   DEMO_ACCESS_TTL=seconds                               (default 30: watch it refresh)
 #   DEMO_PORT=port of the demo provider                   (default 47615)
 #
 # Without a display it starts Xvfb; without a session bus (a server, a container) it runs
@@ -26,7 +26,7 @@ if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ] && [ -z "${LATCHKEY_DEMO_IN_SESSION:-}
 fi
 export NO_AT_BRIDGE=1
 
-coproc PROVIDER { exec node tests/provider/server.mjs --profile "$profile" --port "${DEMO_PORT:-47615}" --demo --access-ttl "${DEMO_ACCESS_TTL:-300}" --exit-on-stdin-close; }
+coproc PROVIDER { exec node tests/provider/server.mjs --profile "$profile" --port "${DEMO_PORT:-47615}" --demo --access-ttl "${DEMO_ACCESS_TTL:-30}" --exit-on-stdin-close; }
 read -r ready <&"${PROVIDER[0]}"
 url=$(sed -E 's/.*"url":"([^"]+)".*/\1/' <<<"$ready")
 echo "Demo provider ($profile) at $url — sign in as alice (any password)."

@@ -130,6 +130,12 @@ impl<'w> Scenario<'w> {
         );
         let marker = ("LATCHKEY_DATA_DIR".to_owned(), s(&dir.join("data")));
         assert!(procs::marked_pids(&marker).is_empty());
+        // The previous scenario's app must have left the bus: while its single-instance name is
+        // owned, a new app would hand its arguments over and exit.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while single_instance_owned(&env) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         // A loaded machine can make the first session attempt fail: try a fresh driver again.
         let mut attempt = 0;
         let (driver, wd) = loop {
@@ -511,6 +517,22 @@ struct AppSpec<'a> {
 
 const ALICE: [&str; 2] = ["Alice Example", "alice@example.com"];
 
+/// Whether a Latchkey instance owns its single-instance name on the test's session bus.
+fn single_instance_owned(env: &[(String, String)]) -> bool {
+    let out = std::process::Command::new("dbus-send")
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.NameHasOwner",
+            "string:app.latchkey.desktop.SingleInstance",
+        ])
+        .envs(env.iter().cloned())
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true")).unwrap_or(false)
+}
+
 // -- scenarios ---------------------------------------------------------------------------------
 
 /// Rememberizer through the app's own URL scheme: the redirect arrives as a second launch.
@@ -595,9 +617,29 @@ async fn textmaster_paste(world: &World) {
         mode: "paste",
     };
     sc.add_app(&provider, &spec).await;
-    let (url, _id) = sc.connect_and_wait(&provider, spec.mode, "alice", &ALICE).await;
+    let (url, id) = sc.connect_and_wait(&provider, spec.mode, "alice", &ALICE).await;
     assert_eq!(query(&url, "redirect_uri").as_deref(), Some("urn:ietf:wg:oauth:2.0:oob"), "{url}");
     assert_eq!(provider.stats().await["token"]["authorization_code"], 1);
+
+    // The command line shares the data: a token for scripts, then a revoke; the open window
+    // notices without a restart.
+    let cli = app_exe().with_file_name("latchkey-cli");
+    let out = std::process::Command::new(&cli)
+        .args(["token", "alice@example.com"])
+        .envs(sc.env.clone())
+        .output()
+        .expect("latchkey-cli");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(printed.trim(), sc.stored_tokens(&id).unwrap().access_token.expose_secret());
+    let out = std::process::Command::new(&cli)
+        .args(["revoke", &id, "--local-only"])
+        .envs(sc.env.clone())
+        .output()
+        .expect("latchkey-cli");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually!(sc, "the row to disappear after the command line revoked it", sc.no_rows().await.then_some(()));
+    sc.shot("revoked-by-cli").await;
     sc.finish().await;
 }
 

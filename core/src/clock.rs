@@ -30,6 +30,13 @@ impl Clock {
         (Self(Arc::new(move || read.load(Ordering::SeqCst))), t)
     }
 
+    /// A clock that follows tokio's time from `start`: with `tokio::time::pause()` a test moves
+    /// the wall clock and the refresher's timers together.
+    pub fn tokio_based(start: Timestamp) -> Self {
+        let base = tokio::time::Instant::now();
+        Self(Arc::new(move || start + base.elapsed().as_secs() as i64))
+    }
+
     /// Now, in unix seconds.
     pub fn now(&self) -> Timestamp {
         (self.0)()

@@ -252,4 +252,73 @@ mod tests {
         let big = next_backoff(Some(Backoff { attempts: 40, retry_at: 0 }), 0, None, u64::MAX);
         assert!(big.retry_at <= MAX_SLEEP_SECS + MAX_SLEEP_SECS / 2 + 1);
     }
+
+    /// The loop itself under tokio's paused time: it sleeps until the earliest deadline,
+    /// refreshes connections in deadline order, and wakes early when connections change.
+    /// The provider is unreachable (port 1), so each attempt leaves a failed entry in the
+    /// refresh log at the (virtual) time it ran.
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_wakes_at_deadlines_and_on_change() {
+        use crate::clock::Clock;
+        use crate::service::Latchkey;
+        use crate::token::TokenSet;
+        use crate::vault::{MemoryVault, Vault, connection_key};
+        use std::sync::Arc;
+
+        const T0: i64 = 1_800_000_000;
+        let dir = std::env::temp_dir().join(format!("latchkey-refresher-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = crate::store::Store::open(&dir).unwrap();
+        let vault = Arc::new(MemoryVault::default());
+        let lk = Latchkey::with_parts(store, vault.clone(), Clock::tokio_based(T0), "test").unwrap();
+        let tokens =
+            crate::token::parse_token_response(br#"{"access_token":"a","refresh_token":"r","expires_in":1000}"#, T0)
+                .unwrap();
+        let mut data = with_app(vec![
+            conn("late", Status::Connected, Some(T0 + 1000), Some(T0 + 100)),
+            conn("early", Status::Connected, Some(T0 + 1000), Some(T0 + 50)),
+        ]);
+        data.apps[0].base_url = Some(url::Url::parse("http://127.0.0.1:1").unwrap());
+        for c in &data.connections {
+            vault.set(&connection_key(&c.id), &TokenSet::to_vault_string(&tokens)).unwrap();
+        }
+        lk.update(move |d| {
+            *d = data;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let attempts = |id: &str| -> Vec<i64> {
+            lk.load().unwrap().connection(id).unwrap().refresh_log.iter().map(|e| e.at - T0).collect()
+        };
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(lk.clone(), cancel.clone()));
+
+        // At t=10 the loop sleeps until t=50. A new connection due at t=20 wakes it.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let mut fresh = conn("new", Status::Connected, Some(T0 + 1000), Some(T0 + 20));
+        fresh.app_id = "a".into();
+        vault.set(&connection_key("new"), &TokenSet::to_vault_string(&tokens)).unwrap();
+        lk.update(move |d| {
+            d.connections.push(fresh);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        lk.emit(crate::service::Event::ConnectionsChanged);
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert_eq!(attempts("new"), vec![20], "woken by the change, not at the old deadline");
+
+        tokio::time::sleep(Duration::from_secs(28)).await;
+        assert!(attempts("early").is_empty() && attempts("late").is_empty(), "nothing before its deadline");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(attempts("early"), vec![50], "the earliest deadline first");
+        assert!(attempts("late").is_empty());
+        tokio::time::sleep(Duration::from_secs(50)).await;
+        assert_eq!(attempts("late"), vec![100]);
+        // A failed attempt is retried with backoff, not in a loop.
+        assert!((2..=4).contains(&attempts("early").len()), "{:?}", attempts("early"));
+        cancel.cancel();
+        task.await.unwrap();
+    }
 }
