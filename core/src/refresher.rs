@@ -190,23 +190,11 @@ mod tests {
 
     fn conn(id: &str, status: Status, expires: Option<i64>, next: Option<i64>) -> Connection {
         Connection {
-            id: id.into(),
-            app_id: "a".into(),
-            account_id: id.into(),
-            name: None,
-            email: None,
-            label: None,
             status,
             expires_at: expires,
             issued_at: Some(0),
-            last_refresh_at: None,
             next_refresh_at: next,
-            last_error: None,
-            scopes_granted: vec![],
-            scopes_requested: vec![],
-            created_at: 0,
-            updated_at: 0,
-            refresh_log: vec![],
+            ..Connection::new(id, "a", id, 0)
         }
     }
 

@@ -672,25 +672,7 @@ impl Latchkey {
                 let c = match d.connections.iter_mut().find(|c| c.app_id == app_id && c.account_id == profile.id) {
                     Some(c) => c,
                     None => {
-                        d.connections.push(Connection {
-                            id: new_conn_id.clone(),
-                            app_id: app_id.clone(),
-                            account_id: profile.id.clone(),
-                            name: None,
-                            email: None,
-                            label: None,
-                            status: Status::Connected,
-                            expires_at: None,
-                            issued_at: None,
-                            last_refresh_at: None,
-                            next_refresh_at: None,
-                            last_error: None,
-                            scopes_granted: vec![],
-                            scopes_requested: vec![],
-                            created_at: now,
-                            updated_at: now,
-                            refresh_log: vec![],
-                        });
+                        d.connections.push(Connection::new(&new_conn_id, &app_id, &profile.id, now));
                         d.connections.last_mut().expect("just pushed")
                     }
                 };

@@ -135,6 +135,29 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A new connection of `app_id` to `account_id`, before its tokens are known.
+    pub fn new(id: &str, app_id: &str, account_id: &str, now: Timestamp) -> Self {
+        Self {
+            id: id.to_owned(),
+            app_id: app_id.to_owned(),
+            account_id: account_id.to_owned(),
+            name: None,
+            email: None,
+            label: None,
+            status: Status::Connected,
+            expires_at: None,
+            issued_at: None,
+            last_refresh_at: None,
+            next_refresh_at: None,
+            last_error: None,
+            scopes_granted: vec![],
+            scopes_requested: vec![],
+            created_at: now,
+            updated_at: now,
+            refresh_log: vec![],
+        }
+    }
+
     /// Appends a refresh outcome, keeping the log bounded.
     pub fn log_refresh(&mut self, entry: RefreshLogEntry) {
         self.refresh_log.push(entry);
@@ -370,25 +393,7 @@ mod tests {
 
     #[test]
     fn refresh_log_is_bounded() {
-        let mut c = Connection {
-            id: "c".into(),
-            app_id: "a".into(),
-            account_id: "1".into(),
-            name: None,
-            email: None,
-            label: None,
-            status: Status::Connected,
-            expires_at: None,
-            issued_at: None,
-            last_refresh_at: None,
-            next_refresh_at: None,
-            last_error: None,
-            scopes_granted: vec![],
-            scopes_requested: vec![],
-            created_at: 0,
-            updated_at: 0,
-            refresh_log: vec![],
-        };
+        let mut c = Connection::new("c", "a", "1", 0);
         for i in 0..50 {
             c.log_refresh(RefreshLogEntry { at: i, ok: true, message: None });
         }
