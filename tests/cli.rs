@@ -208,4 +208,28 @@ async fn every_exit_code() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("Reconnect"));
     assert_eq!(w.lk.list_connections().unwrap()[0].status, Status::NeedsReconnect);
     assert_eq!(cli(&w, &["token", &c.id]).status.code(), Some(4));
+    // Anything else failing locally: a damaged metadata file (left as it is).
+    std::fs::write(w.data_dir.join("latchkey.json"), b"{damaged").unwrap();
+    let o = cli(&w, &["list"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("damaged"));
+    assert_eq!(std::fs::read(w.data_dir.join("latchkey.json")).unwrap(), b"{damaged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_name_connections() {
+    let (w, _) = setup("generic", PresetId::Generic, RedirectMode::DeepLink, "read", "3600").await;
+    let alice = w.connect(PresetId::Generic, RedirectMode::DeepLink, "read", "alice").await;
+    let bob = w.connect(PresetId::Generic, RedirectMode::DeepLink, "read", "bob").await;
+    assert!(cli(&w, &["label", "alice@example.com", "work"]).status.success());
+    assert_eq!(cli(&w, &["label", &bob.id, "work"]).status.code(), Some(2), "labels are unique");
+    let o = cli(&w, &["token", "work"]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o).trim(), w.tokens(&alice.id).unwrap().access_token.expose_secret());
+    assert_eq!(
+        w.lk.list_connections().unwrap().iter().find(|c| c.id == alice.id).unwrap().label.as_deref(),
+        Some("work")
+    );
+    assert!(cli(&w, &["label", "work", ""]).status.success());
+    assert_eq!(cli(&w, &["token", "work"]).status.code(), Some(3));
 }

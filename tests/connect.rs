@@ -85,6 +85,42 @@ async fn rememberizer_custom_scheme_connect_reconnect_and_second_account() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_a_provider_app_keeps_its_secret() {
+    let w = world("rememberizer");
+    let app = w.lk.save_app(app_input(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read")).await.unwrap();
+    let mut edit = app_input(&w, PresetId::Rememberizer, RedirectMode::Loopback, "read offline_access");
+    edit.id = Some(app.id.clone());
+    edit.name = "Renamed".into();
+    edit.client_secret = None;
+    let edited = w.lk.save_app(edit).await.unwrap();
+    assert_eq!(
+        (edited.id.as_str(), edited.name.as_str(), edited.scopes.as_str()),
+        (app.id.as_str(), "Renamed", "read offline_access")
+    );
+    assert!(edited.has_secret);
+    assert_eq!(w.lk.list_apps().unwrap().len(), 1);
+    // Still works with the stored secret, through the new redirect mode.
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    assert!(query(&start.authorize_url, "redirect_uri").unwrap().starts_with("http://127.0.0.1:"));
+    let mut events = w.lk.subscribe();
+    let loc = w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
+    latchkey_harness::client().get(&loc).send().await.unwrap();
+    loop {
+        if let Event::ConnectFinished { result, .. } = events.recv().await.unwrap() {
+            assert_eq!(result.unwrap().email.as_deref(), Some("alice@example.com"));
+            break;
+        }
+    }
+    // Bad input is refused with the field named, and changes nothing.
+    let mut bad = app_input(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read");
+    bad.id = Some(app.id.clone());
+    bad.base_url = Some("http://example.com".into());
+    let err = w.lk.save_app(bad).await.unwrap_err();
+    assert!(err.to_string().starts_with("Base URL"), "{err}");
+    assert_eq!(w.lk.list_apps().unwrap()[0].name, "Renamed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_consent_is_reported_in_plain_words() {
     let w = world("rememberizer");
     let app = w.lk.save_app(app_input(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read")).await.unwrap();

@@ -144,6 +144,58 @@ async fn a_dead_refresh_token_means_needs_reconnect_and_reconnect_repairs_it() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_does_not_answer_in_time_is_a_network_error_and_loses_nothing() {
+    let w = short_lived("generic", "3600");
+    let c = w.connect(PresetId::Generic, RedirectMode::DeepLink, "read", "alice").await;
+    let before = w.tokens(&c.id).unwrap();
+    w.provider
+        .control("/__test/fault", serde_json::json!({"route": "token", "delayMs": 4000, "status": 200, "count": 1}))
+        .await;
+    let o = Command::new(env!("CARGO_BIN_EXE_latchkey-cli"))
+        .args(["refresh", &c.id])
+        .envs(w.child_env())
+        .env("LATCHKEY_HTTP_TIMEOUT_SECS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = &w.lk.list_connections().unwrap()[0];
+    assert_eq!(v.status, Status::Connected);
+    assert!(v.last_error.as_deref().unwrap().contains("could not reach"), "{:?}", v.last_error);
+    assert_eq!(
+        w.tokens(&c.id).unwrap().refresh_token.unwrap().expose_secret(),
+        before.refresh_token.unwrap().expose_secret()
+    );
+    // The next attempt goes through.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    w.lk.refresh(&c.id).await.unwrap();
+    w.assert_tokens_work(&c.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_and_agent_together_refresh_each_due_connection_once() {
+    let w = short_lived("rememberizer", "6");
+    let c = w.connect(PresetId::Rememberizer, RedirectMode::DeepLink, "read offline_access", "alice").await;
+    // The agent, and a second refresher in this process (as an app would run if it ignored
+    // the instance lock): single flight still allows one refresh per due time.
+    let mut a = agent(&w);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(latchkey_core::refresher::run(w.lk.clone(), cancel.clone()));
+    let start = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    cancel.cancel();
+    task.await.unwrap();
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let elapsed = start.elapsed().as_secs_f64();
+    let n = w.refreshes().await;
+    // 6-second tokens are refreshed at half-life: one refresh per 3 s at most.
+    assert!(n >= 2, "refreshed: {n}");
+    assert!((n as f64) <= elapsed / 3.0 + 1.0, "{n} refreshes in {elapsed:.1} s: some were doubled");
+    assert_eq!(w.lk.list_connections().unwrap()[0].status, Status::Connected);
+    w.assert_tokens_work(&c.id).await;
+}
+
 fn agent(w: &World) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_latchkey-agent"))
         .envs(w.child_env())
@@ -175,7 +227,11 @@ async fn the_agent_alone_keeps_connections_alive_and_a_second_agent_exits() {
     a2.wait().unwrap();
     let v = &w.lk.list_connections().unwrap()[0];
     assert_eq!(v.id, c.id);
-    assert_eq!(v.status, Status::Connected, "{:?}", v.last_error);
+    assert_ne!(v.status, Status::NeedsReconnect, "{:?}", v.last_error);
+    // Killed mid-refresh, a connection is left "Refreshing": recovery puts it right.
+    w.lk.recover_interrupted_refreshes().await.unwrap();
+    assert_eq!(w.lk.list_connections().unwrap()[0].status, Status::Connected);
+    w.lk.refresh(&c.id).await.unwrap();
     w.assert_tokens_work(&c.id).await;
 }
 

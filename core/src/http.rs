@@ -20,10 +20,16 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
+        .timeout(request_timeout())
         .user_agent(concat!("Latchkey/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the HTTP client configuration is valid")
+}
+
+/// 30 s per request; `LATCHKEY_HTTP_TIMEOUT_SECS` changes it (tests of slow providers).
+fn request_timeout() -> Duration {
+    let secs = std::env::var("LATCHKEY_HTTP_TIMEOUT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    Duration::from_secs(secs)
 }
 
 /// A response read in full.

@@ -319,6 +319,27 @@ impl Latchkey {
         Ok(())
     }
 
+    /// Names a connection (for `latchkey-cli token LABEL` and the list); empty clears it.
+    pub async fn set_label(&self, connection_id: &str, label: &str) -> Result<ConnectionView> {
+        let label = label.trim().to_owned();
+        if label.len() > 100 || label.chars().any(char::is_control) {
+            return Err(Error::InvalidInput("a label is up to 100 printable characters".into()));
+        }
+        let id = connection_id.to_owned();
+        let v = self
+            .update(move |d| {
+                let taken = d.connections.iter().any(|c| c.id != id && c.label.as_deref() == Some(label.as_str()));
+                if taken && !label.is_empty() {
+                    return Err(Error::InvalidInput(format!("another connection is labelled {label:?}")));
+                }
+                d.connection_mut(&id)?.label = (!label.is_empty()).then_some(label);
+                Ok(view(d, d.connection(&id)?))
+            })
+            .await?;
+        self.emit(Event::ConnectionsChanged);
+        Ok(v)
+    }
+
     /// The settings.
     pub fn settings(&self) -> Result<Settings> {
         Ok(self.load()?.settings)

@@ -185,6 +185,42 @@ impl Latchkey {
         }
     }
 
+    /// A process killed mid-refresh leaves its connection marked Refreshing. Marks such
+    /// connections Connected again when no process holds their refresh lock (the stored tokens
+    /// are whatever was last written: the newest refresh token is always written first).
+    pub async fn recover_interrupted_refreshes(&self) -> Result<usize> {
+        let stuck: Vec<String> =
+            self.load()?.connections.iter().filter(|c| c.status == Status::Refreshing).map(|c| c.id.clone()).collect();
+        let mut recovered = 0;
+        for id in stuck {
+            let path = self.lock_path(&id);
+            let free = tokio::task::spawn_blocking(move || {
+                let f = OpenOptions::new().create(true).truncate(false).write(true).open(&path).ok()?;
+                f.try_lock().ok().map(|()| f)
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            if let Some(_held) = free {
+                let cid = id.clone();
+                self.update(move |d| {
+                    let c = d.connection_mut(&cid)?;
+                    if c.status == Status::Refreshing {
+                        c.status = Status::Connected;
+                        c.last_error = Some("A refresh was interrupted; it will be tried again.".into());
+                    }
+                    Ok(())
+                })
+                .await?;
+                log::info!("connection {id}: recovered from an interrupted refresh");
+                recovered += 1;
+            }
+        }
+        if recovered > 0 {
+            self.emit(Event::ConnectionsChanged);
+        }
+        Ok(recovered)
+    }
+
     async fn set_status(&self, connection_id: &str, status: Status) -> Result<()> {
         let id = connection_id.to_owned();
         self.update(move |d| {

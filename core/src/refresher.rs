@@ -92,6 +92,9 @@ pub fn next_backoff(prev: Option<Backoff>, now: Timestamp, retry_after: Option<u
 pub async fn run(lk: Latchkey, cancel: CancellationToken) {
     let mut backoff: HashMap<String, Backoff> = HashMap::new();
     log::info!("refresher started");
+    if let Err(e) = lk.recover_interrupted_refreshes().await {
+        log::warn!("cannot check for interrupted refreshes: {e}");
+    }
     loop {
         let changed = lk.inner.changed.notified();
         tokio::pin!(changed);

@@ -68,6 +68,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Give a connection a label to name it by (`work`, `personal`…); "" removes it.
+    Label {
+        /// Connection id, account email, name or label.
+        connection: String,
+        /// The new label.
+        label: String,
+    },
     /// List provider apps.
     Apps {
         /// Machine-readable output.
@@ -233,6 +240,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     detail: Some("revocation pending".into()),
                     retry_after: None,
                 });
+            }
+        }
+        Command::Label { connection, label } => {
+            let c = resolve(&lk, &connection)?;
+            let v = lk.set_label(&c.id, &label).await?;
+            match v.label {
+                Some(l) => eprintln!("{} is now labelled {l:?}", v.id),
+                None => eprintln!("{} has no label", v.id),
             }
         }
         Command::Apps { json } => {
