@@ -95,6 +95,7 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
     if let Err(e) = lk.recover_interrupted_refreshes().await {
         log::warn!("cannot check for interrupted refreshes: {e}");
     }
+    let resume = tokio::spawn(watch_resume(lk.clone()));
     loop {
         let changed = lk.inner.changed.notified();
         tokio::pin!(changed);
@@ -131,7 +132,42 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
             () = cancel.cancelled() => break,
         }
     }
+    resume.abort();
     log::info!("refresher stopped");
+}
+
+/// Monotonic timers stop while the machine sleeps, so a sleeping refresher could wake up to
+/// 15 minutes late after a resume. On Linux, logind announces the resume
+/// (`PrepareForSleep(false)` on the system bus): re-plan at once. Without logind this ends
+/// quietly and the 15-minute wall-clock re-check remains.
+async fn watch_resume(lk: Latchkey) {
+    #[cfg(target_os = "linux")]
+    {
+        use futures_util::StreamExt as _;
+        let listen = async {
+            let conn = zbus::Connection::system().await?;
+            let proxy = zbus::Proxy::new(
+                &conn,
+                "org.freedesktop.login1",
+                "/org/freedesktop/login1",
+                "org.freedesktop.login1.Manager",
+            )
+            .await?;
+            let mut signals = proxy.receive_signal("PrepareForSleep").await?;
+            while let Some(msg) = signals.next().await {
+                if let Ok(false) = msg.body().deserialize::<bool>() {
+                    log::info!("resumed from sleep: re-planning refreshes");
+                    lk.emit(crate::service::Event::ConnectionsChanged);
+                }
+            }
+            Ok::<(), zbus::Error>(())
+        };
+        if let Err(e) = listen.await {
+            log::info!("no resume notifications ({e}); re-checking every 15 minutes instead");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = lk;
 }
 
 async fn run_due(lk: &Latchkey, p: &Plan, backoff: &mut HashMap<String, Backoff>) {
