@@ -1,0 +1,642 @@
+//! `make bench`: how fast and how light Latchkey is, against the floor of its stack (a blank
+//! Tauri window with the same plugins, `examples/blank.rs`), GNOME's goa-daemon, and plain
+//! reqwest + keyring — measured alternately in one run. Prints a Markdown table and writes the
+//! same figures to `target/bench/results.json`.
+//!
+//! Runs under `bench/run.sh`, which builds the release binaries and starts Xvfb; this program
+//! starts its own private Secret Service (gnome-keyring on a private session bus) and the local
+//! OAuth test provider. Knobs (environment): `BENCH_RUNS` (5), `BENCH_IDLE_RUNS` (3),
+//! `BENCH_IDLE_SECS` (60), `BENCH_REFRESH_N` (1000), `BENCH_REFRESH_ROUNDS` (3),
+//! `BENCH_CONNECT_RUNS` (10), `BENCH_ONLY` (comma-separated: sizes,startup,memory,idle,refresh,
+//! connect).
+
+mod connect;
+mod launch;
+mod procfs;
+mod refresh;
+mod seed;
+mod x11;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use latchkey_harness::{TestProvider, repo_root, secret_service};
+use serde::Serialize;
+
+use crate::launch::{Goa, Profile, Running};
+use crate::procfs::ProcMem;
+
+fn env_usize(k: &str, default: usize) -> usize {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+struct Figure {
+    group: &'static str,
+    what: String,
+    unit: &'static str,
+    latchkey: Option<f64>,
+    baseline: Option<f64>,
+    baseline_name: String,
+    /// "ratio" (latchkey / baseline) or "diff" (latchkey − baseline).
+    compare: &'static str,
+    runs: usize,
+    samples_latchkey: Vec<f64>,
+    samples_baseline: Vec<f64>,
+    note: String,
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let m = s.len() / 2;
+    Some(if s.len() % 2 == 1 { s[m] } else { (s[m - 1] + s[m]) / 2.0 })
+}
+
+struct Bench {
+    root: PathBuf,
+    target: PathBuf,
+    work: PathBuf,
+    runs: usize,
+    figures: Vec<Figure>,
+    details: BTreeMap<String, serde_json::Value>,
+}
+
+impl Bench {
+    #[allow(clippy::too_many_arguments)]
+    fn figure(
+        &mut self,
+        group: &'static str,
+        what: impl Into<String>,
+        unit: &'static str,
+        l: Vec<f64>,
+        baseline_name: &str,
+        b: Vec<f64>,
+        compare: &'static str,
+        note: impl Into<String>,
+    ) {
+        self.figures.push(Figure {
+            group,
+            what: what.into(),
+            unit,
+            latchkey: median(&l),
+            baseline: median(&b),
+            baseline_name: baseline_name.to_owned(),
+            compare,
+            runs: l.len().max(b.len()),
+            samples_latchkey: l,
+            samples_baseline: b,
+            note: note.into(),
+        });
+    }
+
+    fn bin(&self, name: &str) -> PathBuf {
+        let p = self.target.join("release").join(name);
+        assert!(p.exists(), "{} is missing: build with `cargo build --release --workspace --examples`", p.display());
+        p
+    }
+
+    fn profile(&self, name: &str, xdg: &str) -> Profile {
+        Profile {
+            data_dir: self.work.join(format!("data-{name}")),
+            service: format!("app.latchkey.bench.{name}"),
+            xdg: self.work.join(format!("xdg-{xdg}")),
+        }
+    }
+}
+
+fn wait_ready(r: &mut Running, maps: &Receiver<x11::Mapped>) -> launch::Startup {
+    r.wait_ready(maps, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn sum_mem(m: &[ProcMem]) -> (f64, f64) {
+    let rss: u64 = m.iter().map(|p| p.rss_kib).sum();
+    let pss: u64 = m.iter().map(|p| p.pss_kib).sum();
+    (pss as f64 / 1024.0, rss as f64 / 1024.0)
+}
+
+fn breakdown(m: &[ProcMem]) -> String {
+    let mut by: BTreeMap<String, (u64, usize)> = BTreeMap::new();
+    for p in m {
+        let e = by.entry(p.comm.clone()).or_default();
+        e.0 += p.pss_kib;
+        e.1 += 1;
+    }
+    by.iter()
+        .map(|(c, (pss, n))| {
+            let c = if *n > 1 { format!("{c}×{n}") } else { c.clone() };
+            format!("{c} {:.0}", *pss as f64 / 1024.0)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---- stages ---------------------------------------------------------------------------------
+
+fn startup(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
+    let lk_bin = b.bin("latchkey");
+    let blank_bin = b.bin("examples/blank");
+    for conns in [0usize, 50] {
+        let lk = b.profile(&format!("start{conns}"), "latchkey");
+        if conns > 0 {
+            seed::seed_idle(&lk.data_dir, &lk.service, conns, &provider.url, &provider.client_id, "s");
+        }
+        let blank = b.profile("blank", "blank");
+        let mut samples: BTreeMap<&str, Vec<launch::Startup>> = BTreeMap::new();
+        // A warm-up launch of each (page cache, WebKit caches, fontconfig), not counted.
+        for r in 0..=b.runs {
+            let order: [(&str, &PathBuf, &Profile); 2] = if r % 2 == 0 {
+                [("latchkey", &lk_bin, &lk), ("blank", &blank_bin, &blank)]
+            } else {
+                [("blank", &blank_bin, &blank), ("latchkey", &lk_bin, &lk)]
+            };
+            for (name, bin, prof) in order {
+                let mut run = launch::start(name, bin, prof, &[], &[]);
+                let s = wait_ready(&mut run, maps);
+                run.stop();
+                if r > 0 {
+                    samples.entry(name).or_default().push(s);
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+        let get = |n: &str, f: fn(&launch::Startup) -> f64| -> Vec<f64> {
+            samples.get(n).map(|v| v.iter().map(f).collect()).unwrap_or_default()
+        };
+        eprintln!(
+            "  start-up, {conns} connections: latchkey mapped {:?} ready {:?}; blank mapped {:?} ready {:?}",
+            median(&get("latchkey", |s| s.mapped_ms)),
+            median(&get("latchkey", |s| s.ready_ms)),
+            median(&get("blank", |s| s.mapped_ms)),
+            median(&get("blank", |s| s.ready_ms)),
+        );
+        b.figure(
+            "Start-up",
+            format!("start → window mapped, {conns} connections"),
+            "ms",
+            get("latchkey", |s| s.mapped_ms),
+            "blank window",
+            get("blank", |s| s.mapped_ms),
+            "diff",
+            "",
+        );
+        b.figure(
+            "Start-up",
+            format!("start → list interactive, {conns} connections"),
+            "ms",
+            get("latchkey", |s| s.ready_ms),
+            "blank window (page loaded)",
+            get("blank", |s| s.ready_ms),
+            "diff",
+            "",
+        );
+    }
+}
+
+fn memory(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
+    let lk_bin = b.bin("latchkey");
+    let blank_bin = b.bin("examples/blank");
+    let agent_bin = b.bin("latchkey-agent");
+    let lk = b.profile("mem-app", "latchkey");
+    seed::seed_idle(&lk.data_dir, &lk.service, 10, &provider.url, &provider.client_id, "s");
+    let agent = b.profile("mem-agent", "agent");
+    seed::seed_idle(&agent.data_dir, &agent.service, 10, &provider.url, &provider.client_id, "s");
+    let blank = b.profile("blank", "blank");
+    let goa_home = b.work.join("goa-home");
+    let (mut app_pss, mut app_rss, mut blank_pss, mut blank_rss) = (vec![], vec![], vec![], vec![]);
+    let (mut ag_pss, mut ag_rss, mut goa_pss, mut goa_rss) = (vec![], vec![], vec![], vec![]);
+    let mut last_breakdown = (String::new(), String::new());
+    for r in 0..b.runs {
+        // The agent and goa-daemon idle while the windows are measured one after the other.
+        let t0 = Instant::now();
+        let ag = launch::start("agent", &agent_bin, &agent, &[], &[]);
+        let goa = if Goa::available() {
+            Goa::start(&goa_home).map_err(|e| eprintln!("  goa-daemon: {e}")).ok()
+        } else {
+            None
+        };
+        let order: [(&str, &PathBuf, &Profile); 2] = if r % 2 == 0 {
+            [("latchkey", &lk_bin, &lk), ("blank", &blank_bin, &blank)]
+        } else {
+            [("blank", &blank_bin, &blank), ("latchkey", &lk_bin, &lk)]
+        };
+        for (name, bin, prof) in order {
+            let mut run = launch::start(name, bin, prof, &[], &[]);
+            wait_ready(&mut run, maps);
+            std::thread::sleep(Duration::from_secs(10));
+            let m = procfs::memory_of(&run.tree());
+            let (pss, rss) = sum_mem(&m);
+            if name == "latchkey" {
+                app_pss.push(pss);
+                app_rss.push(rss);
+                last_breakdown.0 = breakdown(&m);
+            } else {
+                blank_pss.push(pss);
+                blank_rss.push(rss);
+                last_breakdown.1 = breakdown(&m);
+            }
+            run.stop();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        if let Some(left) = Duration::from_secs(30).checked_sub(t0.elapsed()) {
+            std::thread::sleep(left);
+        }
+        let (pss, rss) = sum_mem(&procfs::memory_of(&[ag.pid]));
+        ag_pss.push(pss);
+        ag_rss.push(rss);
+        ag.stop();
+        if let Some(g) = goa {
+            let (pss, rss) = sum_mem(&procfs::memory_of(&[g.pid]));
+            goa_pss.push(pss);
+            goa_rss.push(rss);
+            g.stop();
+        }
+        eprintln!(
+            "  memory run {}: app PSS {:.1} MiB, blank {:.1}, agent {:.1}, goa {:?}",
+            r + 1,
+            app_pss[r],
+            blank_pss[r],
+            ag_pss[r],
+            goa_pss.get(r)
+        );
+    }
+    b.details.insert(
+        "memory_breakdown_pss_mib".into(),
+        serde_json::json!({"latchkey": last_breakdown.0, "blank": last_breakdown.1}),
+    );
+    let note = format!("per process, MiB PSS (last run): {}", last_breakdown.0);
+    b.figure(
+        "Memory",
+        "app + WebKit processes, PSS (10 connections, 10 s idle)",
+        "MiB",
+        app_pss,
+        "blank window",
+        blank_pss,
+        "ratio",
+        note,
+    );
+    b.figure(
+        "Memory",
+        "app + WebKit processes, RSS",
+        "MiB",
+        app_rss,
+        "blank window",
+        blank_rss,
+        "ratio",
+        "RSS counts shared pages once per process",
+    );
+    b.figure(
+        "Memory",
+        "latchkey-agent alone, PSS (10 connections, 30 s idle)",
+        "MiB",
+        ag_pss,
+        "goa-daemon",
+        goa_pss,
+        "ratio",
+        "",
+    );
+    b.figure("Memory", "latchkey-agent alone, RSS", "MiB", ag_rss, "goa-daemon", goa_rss, "ratio", "");
+}
+
+fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
+    let runs = env_usize("BENCH_IDLE_RUNS", 3);
+    let secs = env_usize("BENCH_IDLE_SECS", 60) as u64;
+    let lk_bin = b.bin("latchkey");
+    let blank_bin = b.bin("examples/blank");
+    let agent_bin = b.bin("latchkey-agent");
+    let lk = b.profile("idle-app", "latchkey");
+    seed::seed_idle(&lk.data_dir, &lk.service, 200, &provider.url, &provider.client_id, "s");
+    let agent = b.profile("idle-agent", "agent");
+    seed::seed_idle(&agent.data_dir, &agent.service, 200, &provider.url, &provider.client_id, "s");
+    let blank = b.profile("blank", "blank");
+    let goa_home = b.work.join("goa-home");
+    // Per program: CPU ms (utime+stime), schedstat ms, wake-ups; one entry per run.
+    let mut s: BTreeMap<&str, [Vec<f64>; 3]> = BTreeMap::new();
+    for r in 0..runs {
+        // All four idle side by side for the same minute: idle costs do not compete.
+        let ag = launch::start("agent", &agent_bin, &agent, &[], &[]);
+        let goa = if Goa::available() { Goa::start(&goa_home).ok() } else { None };
+        let mut app = launch::start("latchkey", &lk_bin, &lk, &[], &[]);
+        wait_ready(&mut app, maps);
+        let mut bl = launch::start("blank", &blank_bin, &blank, &[], &[]);
+        wait_ready(&mut bl, maps);
+        std::thread::sleep(Duration::from_secs(5));
+        let trees = |app: &Running, bl: &Running, goa: &Option<Goa>| -> Vec<(&'static str, Vec<i32>)> {
+            let mut v = vec![("agent", vec![ag.pid]), ("latchkey", app.tree()), ("blank", bl.tree())];
+            if let Some(g) = goa {
+                v.push(("goa", vec![g.pid]));
+            }
+            v
+        };
+        let before: Vec<_> = trees(&app, &bl, &goa).into_iter().map(|(n, t)| (n, procfs::cpu_tree(&t))).collect();
+        std::thread::sleep(Duration::from_secs(secs));
+        let after: Vec<_> = trees(&app, &bl, &goa).into_iter().map(|(n, t)| (n, procfs::cpu_tree(&t))).collect();
+        for ((name, b0), (_, a)) in before.iter().zip(after.iter()) {
+            let d = procfs::cpu_delta(b0, a);
+            let e = s.entry(name).or_default();
+            e[0].push(d.cpu_ms);
+            e[1].push(d.sched_ns as f64 / 1e6);
+            e[2].push(d.switches as f64);
+            eprintln!(
+                "  idle run {} {name}: cpu {:.0} ms (sched {:.1} ms), {} wake-ups",
+                r + 1,
+                d.cpu_ms,
+                d.sched_ns as f64 / 1e6,
+                d.switches
+            );
+        }
+        app.stop();
+        bl.stop();
+        ag.stop();
+        if let Some(g) = goa {
+            g.stop();
+        }
+    }
+    let get = |n: &str, i: usize| -> Vec<f64> { s.get(n).map(|e| e[i].clone()).unwrap_or_default() };
+    let note = format!("{runs} runs of {secs} s, all four side by side");
+    b.figure(
+        "Idle",
+        format!("latchkey-agent CPU time in {secs} s (200 connections not due)"),
+        "ms",
+        get("agent", 0),
+        "goa-daemon",
+        get("goa", 0),
+        "diff",
+        format!("{note}; utime+stime (10 ms ticks); run time of its threads from schedstat: {:?} ms", get("agent", 1)),
+    );
+    b.figure(
+        "Idle",
+        format!("latchkey-agent wake-ups in {secs} s"),
+        "switches",
+        get("agent", 2),
+        "goa-daemon",
+        get("goa", 2),
+        "diff",
+        "voluntary + involuntary context switches summed over the threads alive at the end",
+    );
+    b.figure(
+        "Idle",
+        format!("open app CPU time in {secs} s (200 connections; app + WebKit)"),
+        "ms",
+        get("latchkey", 0),
+        "blank window",
+        get("blank", 0),
+        "diff",
+        format!("utime+stime; schedstat of live threads: {:?} ms (blank {:?})", get("latchkey", 1), get("blank", 1)),
+    );
+    b.figure(
+        "Idle",
+        format!("open app wake-ups in {secs} s"),
+        "switches",
+        get("latchkey", 2),
+        "blank window",
+        get("blank", 2),
+        "diff",
+        "threads alive at the end only: WebKit's and GLib's pool threads come and go",
+    );
+}
+
+fn sizes(b: &mut Bench) {
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len() as f64 / 1e6).ok();
+    let rel = b.target.join("release");
+    let ui_dir = b.root.join("ui/dist");
+    let blank = size(&rel.join("examples/blank"));
+    let mut row = |what: &str, l: Option<f64>, base: Option<f64>, base_name: &str, note: &str| {
+        b.figure(
+            "Size",
+            what.to_owned(),
+            "MB",
+            l.into_iter().collect(),
+            base_name,
+            base.into_iter().collect(),
+            "ratio",
+            note,
+        );
+    };
+    row("latchkey (release binary)", size(&rel.join("latchkey")), blank, "blank window binary", "UI assets embedded");
+    row("latchkey-agent", size(&rel.join("latchkey-agent")), None, "", "");
+    row("latchkey-cli", size(&rel.join("latchkey-cli")), None, "", "");
+    let deb = std::fs::read_dir(rel.join("bundle/deb")).ok().and_then(|d| {
+        d.flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+            .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+    });
+    match deb {
+        Some(d) => {
+            row(".deb (app + agent + cli)", size(&d), None, "", &d.file_name().unwrap_or_default().to_string_lossy())
+        }
+        None => row(".deb", None, None, "", "not built (make package)"),
+    }
+    fn dir_size(p: &Path) -> u64 {
+        std::fs::read_dir(p)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| {
+                        let p = e.path();
+                        if p.is_dir() { dir_size(&p) } else { e.metadata().map(|m| m.len()).unwrap_or(0) }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    let ui = dir_size(&ui_dir);
+    row("UI bundle (ui/dist)", (ui > 0).then_some(ui as f64 / 1e6), None, "", "uncompressed");
+}
+
+fn machine() -> serde_json::Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let cores = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let os = std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_owned()))
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
+    serde_json::json!({
+        "cpu": model, "cores": cores, "memory_gib": (mem_kib as f64 / 1048576.0 * 10.0).round() / 10.0,
+        "os": os, "kernel": kernel,
+        "summary": format!("{model}, {cores} cores, {:.0} GiB, {os}", mem_kib as f64 / 1048576.0),
+    })
+}
+
+fn fmt_val(v: Option<f64>, unit: &str) -> String {
+    match v {
+        None => "—".into(),
+        Some(x) => match unit {
+            "ms" if x >= 100.0 => format!("{x:.0} ms"),
+            "ms" => format!("{x:.1} ms"),
+            "s" => format!("{x:.2} s"),
+            "MiB" => format!("{x:.1} MiB"),
+            "MB" => format!("{x:.2} MB"),
+            "switches" => format!("{x:.0}"),
+            u => format!("{x:.2} {u}"),
+        },
+    }
+}
+
+fn table(figs: &[Figure]) -> String {
+    let mut out =
+        String::from("| group | figure | Latchkey | baseline | vs baseline | runs |\n|---|---|---:|---:|---:|---:|\n");
+    for f in figs {
+        let base = match f.baseline {
+            Some(_) => format!("{} ({})", fmt_val(f.baseline, f.unit), f.baseline_name),
+            None => "—".into(),
+        };
+        let cmp = match (f.latchkey, f.baseline, f.compare) {
+            (Some(l), Some(b), "ratio") if b > 0.0 => format!("{:.2}×", l / b),
+            (Some(l), Some(b), "diff") => {
+                let d = l - b;
+                let s = fmt_val(Some(d.abs()), f.unit);
+                if d >= 0.0 { format!("+{s}") } else { format!("−{s}") }
+            }
+            _ => "—".into(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            f.group,
+            f.what,
+            fmt_val(f.latchkey, f.unit),
+            base,
+            cmp,
+            f.runs
+        ));
+    }
+    out
+}
+
+fn main() {
+    let root = repo_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let only: Option<Vec<String>> = std::env::var("BENCH_ONLY")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split(',').map(|x| x.trim().to_owned()).collect());
+    let want = |s: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == s));
+    assert!(std::env::var_os("DISPLAY").is_some(), "DISPLAY is not set: run through bench/run.sh (it starts Xvfb)");
+    let work = std::env::temp_dir().join(format!("latchkey-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("work dir");
+    let mut b = Bench {
+        root: root.clone(),
+        target: target.clone(),
+        work: work.clone(),
+        runs: env_usize("BENCH_RUNS", 5).max(1),
+        figures: vec![],
+        details: BTreeMap::new(),
+    };
+    let started = Instant::now();
+    eprintln!("latchkey-bench: private Secret Service, test provider, X watcher ...");
+    secret_service();
+    let provider = TestProvider::start_with("rememberizer", &["--access-ttl", "300"]);
+    let maps = x11::watch_maps().unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+
+    if want("sizes") {
+        sizes(&mut b);
+    }
+    if want("startup") {
+        eprintln!("start-up ({} runs each, alternating) ...", b.runs);
+        startup(&mut b, &maps, &provider);
+    }
+    if want("memory") {
+        eprintln!("memory ({} runs) ...", b.runs);
+        memory(&mut b, &maps, &provider);
+    }
+    if want("idle") {
+        eprintln!("idle cost ...");
+        idle(&mut b, &maps, &provider);
+    }
+    if want("connect") {
+        let runs = env_usize("BENCH_CONNECT_RUNS", 10);
+        eprintln!("connect latency ({runs} runs) ...");
+        let config = latchkey_core::Config {
+            data_dir: work.join("data-connect"),
+            keyring_service: "app.latchkey.bench.connect".into(),
+        };
+        let o = rt.block_on(connect::run(&provider, &config, runs));
+        b.figure(
+            "Connect",
+            "redirect received → connection saved and shown (core)",
+            "ms",
+            o.latchkey_ms.clone(),
+            "provider alone: token + profile requests",
+            o.provider_ms.clone(),
+            "diff",
+            "handle_callback until the UI event; the app's window then reloads its list",
+        );
+    }
+
+    if want("refresh") {
+        let n = env_usize("BENCH_REFRESH_N", 1000);
+        let rounds = env_usize("BENCH_REFRESH_ROUNDS", 3);
+        eprintln!("refresh throughput ({n} connections, {rounds} rounds) ...");
+        let w = refresh::World { data_dir: work.join("data-refresh"), service: "app.latchkey.bench.refresh".into() };
+        let o = rt.block_on(refresh::run(&provider, &w, n, rounds));
+        let pieces: Vec<String> = o.pieces_ms.iter().map(|(k, v)| format!("{k} {v:.1} ms")).collect();
+        let note = format!(
+            "concurrency {} for both; setup: {n} sign-ins took {:.1} s; failures: latchkey {}, baseline {}; pieces: {}",
+            o.concurrency,
+            o.sign_in_secs,
+            o.latchkey_failures,
+            o.baseline_failures,
+            pieces.join(", ")
+        );
+        eprintln!("  refresh pieces: {}", pieces.join(", "));
+        b.figure(
+            "Refresh",
+            format!("{n} connections due at once → all refreshed and stored"),
+            "s",
+            o.latchkey_secs.clone(),
+            "plain reqwest + keyring",
+            o.baseline_secs.clone(),
+            "ratio",
+            note,
+        );
+        b.details.insert("refresh".into(), serde_json::to_value(&o).expect("json"));
+    }
+    let out_dir = target.join("bench");
+    std::fs::create_dir_all(&out_dir).expect("target/bench");
+    let m = machine();
+    let md = table(&b.figures);
+    let json = serde_json::json!({
+        "machine": m,
+        "generated_unix": seed::now(),
+        "duration_secs": started.elapsed().as_secs(),
+        "runs": b.runs,
+        "figures": b.figures,
+        "details": b.details,
+    });
+    std::fs::write(out_dir.join("results.json"), serde_json::to_string_pretty(&json).expect("json"))
+        .expect("results.json");
+    std::fs::write(out_dir.join("results.md"), format!("Machine: {}\n\n{md}", m["summary"].as_str().unwrap_or("")))
+        .expect("results.md");
+    println!("Machine: {}\n", m["summary"].as_str().unwrap_or(""));
+    println!("{md}");
+    eprintln!(
+        "latchkey-bench: done in {} s; figures in {}",
+        started.elapsed().as_secs(),
+        out_dir.join("results.json").display()
+    );
+    drop(provider);
+    let _ = std::fs::remove_dir_all(&work);
+}

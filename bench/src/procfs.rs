@@ -1,0 +1,149 @@
+//! What the benchmark reads from /proc: process trees, memory (smaps_rollup), CPU time and
+//! context switches.
+
+use std::collections::HashMap;
+use std::fs;
+
+/// A process id.
+pub type Pid = i32;
+
+/// The parent of every process now running.
+fn parents() -> HashMap<Pid, Pid> {
+    let mut out = HashMap::new();
+    let Ok(dir) = fs::read_dir("/proc") else { return out };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<Pid>().ok()) else { continue };
+        if let Some(ppid) = stat_fields(pid).and_then(|f| f.get(1).and_then(|s| s.parse().ok())) {
+            out.insert(pid, ppid);
+        }
+    }
+    out
+}
+
+/// `pid` and all its descendants.
+pub fn tree(pid: Pid) -> Vec<Pid> {
+    let parents = parents();
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        let mut kids: Vec<Pid> = parents.iter().filter(|&(_, &pp)| pp == p).map(|(&c, _)| c).collect();
+        kids.sort_unstable();
+        out.extend(kids);
+        i += 1;
+    }
+    out
+}
+
+/// The fields of /proc/PID/stat after the command name (field 3 onwards: state, ppid, …).
+fn stat_fields(pid: Pid) -> Option<Vec<String>> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The command name.
+pub fn comm(pid: Pid) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim().to_owned()).unwrap_or_default()
+}
+
+/// Whether the process exists (and is not a zombie).
+pub fn alive(pid: Pid) -> bool {
+    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|s| s != "Z"))
+}
+
+/// Resident and proportional set size in KiB, from /proc/PID/smaps_rollup.
+pub fn memory_kib(pid: Pid) -> Option<(u64, u64)> {
+    let s = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        s.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
+    };
+    Some((field("Rss:")?, field("Pss:")?))
+}
+
+/// Memory of one process, by name.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProcMem {
+    pub pid: Pid,
+    pub comm: String,
+    pub rss_kib: u64,
+    pub pss_kib: u64,
+}
+
+/// Memory of every process in `pids`.
+pub fn memory_of(pids: &[Pid]) -> Vec<ProcMem> {
+    pids.iter()
+        .filter_map(|&pid| {
+            let (rss_kib, pss_kib) = memory_kib(pid)?;
+            Some(ProcMem { pid, comm: comm(pid), rss_kib, pss_kib })
+        })
+        .collect()
+}
+
+fn clock_ticks_per_sec() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as u64 } else { 100 }
+}
+
+/// CPU use and wake-ups of one process at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuSample {
+    /// utime + stime of the whole process (exited threads included), in ms.
+    pub cpu_ms: f64,
+    /// Run time of its live threads from /proc/PID/task/*/schedstat, in ns (finer than ticks).
+    pub sched_ns: u64,
+    /// voluntary + nonvoluntary context switches summed over /proc/PID/task/*/status.
+    pub switches: u64,
+}
+
+/// Samples one process.
+pub fn cpu_sample(pid: Pid) -> Option<CpuSample> {
+    let f = stat_fields(pid)?;
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 here (we start at field 3).
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let cpu_ms = ticks as f64 * 1000.0 / clock_ticks_per_sec() as f64;
+    let mut sched_ns = 0;
+    let mut switches = 0;
+    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let p = t.path();
+            if let Ok(s) = fs::read_to_string(p.join("schedstat")) {
+                sched_ns += s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+            if let Ok(s) = fs::read_to_string(p.join("status")) {
+                for l in s.lines() {
+                    if l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:") {
+                        switches += l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                    }
+                }
+            }
+        }
+    }
+    Some(CpuSample { cpu_ms, sched_ns, switches })
+}
+
+/// Samples of every process in a tree, by pid.
+pub fn cpu_tree(pids: &[Pid]) -> HashMap<Pid, CpuSample> {
+    pids.iter().filter_map(|&p| cpu_sample(p).map(|s| (p, s))).collect()
+}
+
+/// What a tree used between two samples (processes that appeared in between count from zero).
+pub fn cpu_delta(before: &HashMap<Pid, CpuSample>, after: &HashMap<Pid, CpuSample>) -> CpuSample {
+    let mut d = CpuSample::default();
+    for (pid, a) in after {
+        let b = before.get(pid).copied().unwrap_or_default();
+        d.cpu_ms += (a.cpu_ms - b.cpu_ms).max(0.0);
+        d.sched_ns += a.sched_ns.saturating_sub(b.sched_ns);
+        d.switches += a.switches.saturating_sub(b.switches);
+    }
+    d
+}
+
+/// Sends `sig` to `pid`.
+pub fn signal(pid: Pid, sig: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
