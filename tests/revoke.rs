@@ -14,17 +14,8 @@ async fn connect(
     scopes: &str,
     login: &str,
 ) -> (String, ConnectionView) {
-    let app = match w.lk.list_apps().unwrap().into_iter().find(|a| a.preset == preset) {
-        Some(a) => a,
-        None => w.lk.save_app(app_input(w, preset, mode, scopes)).await.unwrap(),
-    };
-    let start = w.lk.start_connect(&app.id, None).await.unwrap();
-    let answer = w.provider.sign_in(&start.authorize_url, login, true).await;
-    let conn = match mode {
-        RedirectMode::Paste => w.lk.submit_code(&start.flow_id, answer["code"].as_str().unwrap()).await.unwrap(),
-        _ => w.lk.handle_callback(answer["location"].as_str().unwrap()).await.unwrap(),
-    };
-    (app.id, conn)
+    let c = w.connect(preset, mode, scopes, login).await;
+    (c.app_id.clone(), c)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
