@@ -11,7 +11,7 @@ APT_RUN   := xvfb xauth imagemagick webkit2gtk-driver gnome-keyring dbus-x11 lib
              xdg-utils desktop-file-utils x11-utils librsvg2-bin
 STAMP := target/.stamps
 
-.PHONY: help deps apt npm ui build demo test e2e package package-test clean icons bench
+.PHONY: help deps apt npm ui build demo test e2e soak package package-test clean icons bench
 
 help:
 	@echo "make demo   - run Latchkey with a local demo provider"
@@ -74,6 +74,10 @@ test: deps ui
 e2e: deps ui
 	cargo build -p latchkey-core --bins
 	cargo test --test e2e -- --nocapture
+
+# Soak: the agent SIGKILLed at random moments mid-refresh, 200 times (make test runs 20).
+soak: deps
+	SOAK_TRIALS=$${SOAK_TRIALS:-200} cargo test -p latchkey-core --test refresh_faults sigkill -- --nocapture
 
 ## Bench ---------------------------------------------------------------------------------
 # Latchkey against a blank Tauri window, goa-daemon and plain reqwest + keyring, on the release

@@ -32,5 +32,7 @@ url=$(sed -E 's/.*"url":"([^"]+)".*/\1/' <<<"$ready")
 echo "Demo provider ($profile) at $url — sign in as alice (any password)."
 
 export LATCHKEY_DATA_DIR="$demo_dir/data" LATCHKEY_KEYRING_SERVICE=app.latchkey.demo
+# The demo's tokens live 30 seconds, so background refresh is visible: allow a refresh every 5.
+export LATCHKEY_MIN_REFRESH_INTERVAL_SECS=${LATCHKEY_MIN_REFRESH_INTERVAL_SECS:-5}
 export LATCHKEY_DEMO_PROVIDER="$url" LATCHKEY_DEMO_PROFILE="$profile"
 target/debug/latchkey "$@"

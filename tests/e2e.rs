@@ -124,6 +124,8 @@ impl<'w> Scenario<'w> {
                     format!("app.latchkey.e2e.{}", dir.file_name().unwrap().to_string_lossy()),
                 ),
                 ("LATCHKEY_OPEN_URL_LOG", s(&open_url_log)),
+                // The scenarios' tokens live 6 seconds.
+                ("LATCHKEY_MIN_REFRESH_INTERVAL_SECS", "2".into()),
                 ("LATCHKEY_NO_SCHEME_REGISTRATION", "1".into()),
             ]
             .map(|(k, v)| (k.to_owned(), v)),

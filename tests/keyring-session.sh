@@ -21,6 +21,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 0' TERM INT
+# No display for the daemon: a test that locks the keychain must see prompts fail at once, never
+# a dialog on the developer's screen.
+unset DISPLAY WAYLAND_DISPLAY
 # The password must be non-empty: an empty one brings up a GUI prompt (RECIPES.md).
 eval "$(printf 'latchkey-test-keyring' | gnome-keyring-daemon --unlock --components=secrets)"
 keyring_pid=$(pgrep -n -f "gnome-keyring-daemon --unlock --components=secrets" || true)

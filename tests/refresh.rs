@@ -62,7 +62,7 @@ async fn a_hundred_concurrent_token_requests_make_one_refresh() {
         .collect();
     let mut tokens = vec![];
     for h in calls {
-        tokens.push(h.await.unwrap().unwrap());
+        tokens.push(h.await.unwrap().unwrap_or_else(|e| panic!("{e} ({})", e.code())));
     }
     assert_eq!(w.refreshes().await, 1, "exactly one refresh at the provider");
     tokens.dedup();

@@ -43,7 +43,7 @@ struct VaultForm<'a> {
     expires_at: Option<i64>,
     issued_at: i64,
     scope: Option<Vec<&'a str>>,
-    obtained_at_ms: u128,
+    generation: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -108,10 +108,6 @@ pub async fn exchange(http: &reqwest::Client, p: &TestProvider, code: &str, veri
     v
 }
 
-fn now_ms() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
-}
-
 /// The keychain entry for a token response.
 fn vault_json(v: &Value) -> String {
     let now = seed::now();
@@ -122,7 +118,7 @@ fn vault_json(v: &Value) -> String {
         expires_at: v["expires_in"].as_i64().map(|s| now + s),
         issued_at: now,
         scope: v["scope"].as_str().map(|s| s.split_whitespace().collect()),
-        obtained_at_ms: now_ms(),
+        generation: 0,
     };
     serde_json::to_string(&form).expect("plain struct")
 }
@@ -210,8 +206,12 @@ fn mark_all_due(dir: &Path, n: usize) {
 /// refreshed (tokens are stored in the keychain before the metadata).
 async fn latchkey_round(w: &World, n: usize) -> (f64, usize) {
     mark_all_due(&w.data_dir, n);
-    let lk = Latchkey::open(&Config { data_dir: w.data_dir.clone(), keyring_service: w.service.clone() })
-        .expect("open latchkey");
+    let lk = Latchkey::open(&Config {
+        data_dir: w.data_dir.clone(),
+        keyring_service: w.service.clone(),
+        min_refresh_interval_secs: latchkey_core::service::MIN_REFRESH_INTERVAL_SECS,
+    })
+    .expect("open latchkey");
     let path = lk.data_dir().join("latchkey.json");
     let cancel = CancellationToken::new();
     let t0 = Instant::now();

@@ -36,6 +36,7 @@ pub fn app(base: &str, client_id: &str) -> ProviderApp {
         iss_required: false,
         auth_method: None,
         has_secret: true,
+        credentials_rejected: None,
         created_at: now(),
     }
 }
@@ -61,6 +62,7 @@ pub fn connection(i: usize, expires_at: i64, next: i64) -> Connection {
         created_at: t,
         updated_at: t,
         refresh_log: vec![],
+        token_generation: 1,
     }
 }
 
@@ -79,7 +81,8 @@ pub fn seed_idle(dir: &Path, service: &str, n: usize, base: &str, client_id: &st
             expires_at: c.expires_at,
             issued_at: t,
             scope: Some(c.scopes_granted.clone()),
-            obtained_at_ms: u128::from(t as u64) * 1000,
+            generation: 1,
+            ignored_expires_in: None,
         };
         vault.set(&connection_key(&c.id), &tokens.to_vault_string()).expect("keychain: tokens");
     }

@@ -221,6 +221,7 @@ mod tests {
             iss_required: false,
             auth_method: None,
             has_secret: false,
+            credentials_rejected: None,
             created_at: 0,
         }
     }

@@ -63,16 +63,24 @@ pub struct OAuthError {
 
 impl OAuthError {
     /// Whether this error means the refresh token (or the grant behind it) is dead for good:
-    /// `invalid_grant` (RFC 6749 §5.2), `invalid_client`, and Fusio's `invalid_request`
-    /// "Refresh token is expired" / "Invalid refresh token".
+    /// `invalid_grant` (RFC 6749 §5.2) and Fusio's `invalid_request` "Refresh token is
+    /// expired" / "Invalid refresh token". (`invalid_client` is the app's problem, not the
+    /// grant's: see [`OAuthError::is_client_rejected`].)
     pub fn is_terminal_for_refresh(&self) -> bool {
         match self.error.as_str() {
-            "invalid_grant" | "invalid_client" | "unauthorized_client" => true,
+            "invalid_grant" => true,
             "invalid_request" => {
                 self.description.as_deref().map(|d| d.to_ascii_lowercase().contains("refresh token")).unwrap_or(false)
             }
             _ => false,
         }
+    }
+
+    /// Whether the provider rejected the client itself (RFC 6749 §5.2 `invalid_client`,
+    /// `unauthorized_client`): the fix is the provider app's credentials, for every connection
+    /// of that app at once.
+    pub fn is_client_rejected(&self) -> bool {
+        matches!(self.error.as_str(), "invalid_client" | "unauthorized_client")
     }
 
     /// Plain words for a person, with the provider's own description.
@@ -154,6 +162,14 @@ pub enum Error {
     /// it was ignored and changed nothing.
     #[error("{0}")]
     UnknownCallback(String),
+    /// The connection's refresh lock is held by another process for longer than a caller
+    /// waits (it may be stopped, or waiting at a keychain prompt); try again later.
+    #[error("{0}")]
+    Busy(String),
+    /// The provider rejected the provider app's credentials on refresh; the app is marked and
+    /// its connections wait until it is edited.
+    #[error("{0}")]
+    CredentialsRejected(String),
     /// A 403 from a resource endpoint.
     #[error("the connection lacks a permission (scope) this needs; reconnect and grant it{}", .0.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     MissingScope(Option<String>),
@@ -179,7 +195,8 @@ impl Error {
             Self::NeedsReconnect { .. } => ErrorCode::NeedsReconnect,
             Self::Http { status, .. } if *status >= 500 || *status == 429 => ErrorCode::Network,
             Self::Http { .. } => ErrorCode::ProviderRejected,
-            Self::Network { .. } => ErrorCode::Network,
+            Self::Network { .. } | Self::Busy(_) => ErrorCode::Network,
+            Self::CredentialsRejected(_) => ErrorCode::ProviderRejected,
             Self::BadResponse { .. } => ErrorCode::ProviderRejected,
             Self::Keychain(_) => ErrorCode::KeychainUnavailable,
             Self::InvalidInput(_) => ErrorCode::InvalidInput,
@@ -226,6 +243,10 @@ mod tests {
         assert!(oauth("invalid_request", Some("Invalid refresh token")).is_terminal_for_refresh());
         assert!(!oauth("invalid_request", Some("Missing parameter")).is_terminal_for_refresh());
         assert!(!oauth("temporarily_unavailable", None).is_terminal_for_refresh());
+        assert!(!oauth("invalid_client", None).is_terminal_for_refresh());
+        assert!(oauth("invalid_client", None).is_client_rejected());
+        assert!(oauth("unauthorized_client", None).is_client_rejected());
+        assert!(!oauth("invalid_grant", None).is_client_rejected());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::endpoints::Revocation;
 use crate::error::{Error, Result};
 use crate::oauth::{self, Client, Revoked};
 use crate::provider::PresetId;
-use crate::refresh::forget_lock;
+use crate::refresh::{Want, forget_lock};
 use crate::service::{ConnectionView, ErrorView, Event, Latchkey, view};
 use crate::store::{RefreshLogEntry, Settings, Status};
 use crate::vault::{app_secret_key, connection_key};
@@ -65,9 +65,11 @@ impl Latchkey {
         // Any unexpired token will do: a 401 refreshes once. (Asking for more validity would
         // refresh short-lived tokens on every view.)
         let token = self.access_token(connection_id, 5).await?;
+        let seen = self.stored_tokens(connection_id).await.map(|t| t.generation).ok();
         match f(token).await {
             Err(Error::Http { status: 401, .. }) => {
-                let fresh = self.refresh_tokens(connection_id, None).await?;
+                // One refresh, unless a concurrent caller has made one since this token.
+                let fresh = self.refresh_tokens(connection_id, Want::Now { seen }).await?;
                 f(fresh.access_token).await
             }
             other => other,
@@ -128,7 +130,7 @@ impl Latchkey {
             Err(e) => (None, Some(ErrorView::from(&e))),
         };
         Ok(Detail {
-            connection: view(&data, conn),
+            connection: self.view(&data, conn),
             profile,
             profile_error,
             mementos,
@@ -350,13 +352,16 @@ impl Latchkey {
         if !(60..=86_400).contains(&settings.refresh_margin_secs) {
             return Err(Error::InvalidInput("Refresh margin: between 60 seconds and one day".into()));
         }
+        if !(1..=90).contains(&settings.refresh_at_least_every_days) {
+            return Err(Error::InvalidInput("Refresh at least every: between 1 and 90 days".into()));
+        }
         let s = settings.clone();
         self.update(move |d| {
             d.settings = s;
-            let margin = d.settings.refresh_margin_secs;
+            let (margin, days) = (d.settings.refresh_margin_secs, d.settings.refresh_at_least_every_days);
             for c in &mut d.connections {
                 if let Some(issued) = c.issued_at {
-                    c.next_refresh_at = crate::schedule::refresh_at(issued, c.expires_at, margin);
+                    c.next_refresh_at = Some(crate::schedule::next_refresh(issued, c.expires_at, margin, days));
                 }
             }
             Ok(())

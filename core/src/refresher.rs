@@ -1,15 +1,28 @@
 //! The background refresher: one tokio task that sleeps until the earliest due refresh, wakes
-//! early when connections change, and stops on shutdown (the mini-redis pattern). Monotonic
-//! timers may stop during suspend, so it re-plans from the wall clock at least every 15
-//! minutes.
+//! early when connections change, and stops on shutdown (the mini-redis pattern).
+//!
+//! It cannot spin and cannot storm: every connection it tries waits at least the minimum
+//! interval (30 s by default) before it is tried again, whatever the metadata or the provider
+//! says; a pass that started nothing sleeps until the next deadline. Connections are refreshed
+//! independently, each in its own task (at most [`CONCURRENCY`] at once): one that is stuck
+//! (its lock held by a stopped process, a slow provider) never delays the others.
+//!
+//! Clock steps: deadlines are kept both as wall-clock times (from the metadata, which other
+//! processes share) and as monotonic instants taken when first seen; a connection is due when
+//! either says so, so stepping the wall clock back never delays a refresh, and stepping it
+//! forward at most brings one forward. Monotonic timers stop during suspend, so it re-plans from
+//! the wall clock at least every 15 minutes and on logind's resume signal.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::refresh::Want;
 use crate::service::Latchkey;
 use crate::store::{Data, Status};
 
@@ -17,80 +30,128 @@ use crate::store::{Data, Status};
 pub const MAX_SLEEP_SECS: i64 = 15 * 60;
 /// How many refreshes run at once.
 pub const CONCURRENCY: usize = 8;
-/// Slack added to a token's margin so a refresh that is due now is not skipped as "fresh".
-const SLACK_SECS: i64 = 5;
+/// While the keychain is locked, how often its state is looked at (no item is touched).
+const LOCKED_POLL_SECS: i64 = 30;
 
 /// Retry state of a connection whose last attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// Failed attempts in a row.
     pub attempts: u32,
-    /// Not before this time.
-    pub retry_at: Timestamp,
+    /// Seconds to wait before the next attempt.
+    pub wait_secs: i64,
+}
+
+/// What the refresher remembers of a connection, in monotonic time.
+#[derive(Debug, Clone, Default)]
+pub struct Track {
+    /// The last attempt this refresher started.
+    pub last_try: Option<Instant>,
+    /// Not before this (backoff after a failure).
+    pub retry_at: Option<Instant>,
+    /// The backoff that set `retry_at`.
+    pub backoff: Option<Backoff>,
+    /// The metadata's deadline as last seen, and the same moment on the monotonic clock.
+    pub deadline: Option<(Timestamp, Instant)>,
 }
 
 /// What to do now and when to wake next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// Connections to refresh now, with the validity (seconds) under which to refresh.
-    pub refresh: Vec<(String, i64)>,
+    /// Connections to refresh now, earliest deadline first, with the token generation the
+    /// metadata describes.
+    pub refresh: Vec<(String, u64)>,
     /// Connections whose revocation should be retried now.
     pub retry_revoke: Vec<String>,
-    /// When to wake next.
-    pub wake_at: Timestamp,
+    /// When to wake next (monotonic).
+    pub wake_at: Instant,
 }
 
-/// Pure planning: which connections are due at `now`, ordered by deadline, and the next wake.
-pub fn plan(data: &Data, now: Timestamp, backoff: &HashMap<String, Backoff>) -> Plan {
-    let mut due: Vec<(Timestamp, String, i64)> = vec![];
+/// Planning: which connections are due at wall time `now` / monotonic `mono`, ordered by
+/// deadline, and the next wake. Deterministic in its inputs; it records first sightings of
+/// deadlines in `tracks`.
+pub fn plan(
+    data: &Data,
+    now: Timestamp,
+    mono: Instant,
+    tracks: &mut HashMap<String, Track>,
+    min_interval: i64,
+) -> Plan {
+    let mut due: Vec<(Timestamp, String, u64)> = vec![];
     let mut retry_revoke = vec![];
-    let mut wake_at = now + MAX_SLEEP_SECS;
+    let mut wake_at = mono + secs(MAX_SLEEP_SECS);
+    let min_interval = secs(min_interval.max(1));
     for c in &data.connections {
-        // A connection whose provider app was removed (and kept) cannot be refreshed.
-        if !data.apps.iter().any(|a| a.id == c.app_id) {
+        // A connection whose provider app was removed (and kept), or whose app's credentials
+        // were rejected, cannot be refreshed until the person acts.
+        let Some(app) = data.apps.iter().find(|a| a.id == c.app_id) else { continue };
+        if app.credentials_rejected.is_some() {
             continue;
         }
-        let not_before = backoff.get(&c.id).map(|b| b.retry_at);
+        let t = tracks.entry(c.id.clone()).or_default();
+        let mut not_before = t.retry_at;
+        if let Some(last) = t.last_try {
+            not_before = not_before.max(Some(last + min_interval));
+        }
+        // An attempt another process logged (the agent restarted, the command line refreshed):
+        // also respected, unless it lies in the future (the wall clock was stepped back).
+        if let Some(at) = c.last_attempt_at().filter(|at| *at <= now) {
+            let since = secs(now - at);
+            not_before = not_before.max(Some(if since >= min_interval { mono } else { mono + (min_interval - since) }));
+        }
         match c.status {
-            Status::Connected | Status::Refreshing => {
+            Status::Connected | Status::Refreshing | Status::WaitingToSave => {
                 let Some(at) = c.next_refresh_at else { continue };
-                let at = not_before.map_or(at, |nb| at.max(nb));
-                if at <= now {
-                    let margin = c.expires_at.map_or(0, |e| (e - c.next_refresh_at.unwrap_or(e)).max(0));
-                    due.push((at, c.id.clone(), margin + SLACK_SECS));
+                let mono_at = match t.deadline {
+                    Some((seen, m)) if seen == at => m,
+                    _ => {
+                        let m = mono + secs(at - now);
+                        t.deadline = Some((at, m));
+                        m
+                    }
+                };
+                let ready = not_before.is_none_or(|nb| nb <= mono);
+                if (at <= now || mono_at <= mono) && ready {
+                    due.push((at, c.id.clone(), c.token_generation));
                 } else {
-                    wake_at = wake_at.min(at);
+                    let when = if at <= now || mono_at <= mono { mono } else { mono + secs(at - now) };
+                    wake_at = wake_at.min(when.min(mono_at).max(not_before.unwrap_or(mono)));
                 }
             }
-            Status::RevocationPending => {
-                let at = not_before.unwrap_or(now);
-                if at <= now {
-                    retry_revoke.push(c.id.clone());
-                } else {
-                    wake_at = wake_at.min(at);
-                }
-            }
+            Status::RevocationPending => match not_before {
+                Some(nb) if nb > mono => wake_at = wake_at.min(nb),
+                _ => retry_revoke.push(c.id.clone()),
+            },
             Status::NeedsReconnect => {}
         }
     }
     due.sort();
-    Plan { refresh: due.into_iter().map(|(_, id, m)| (id, m)).collect(), retry_revoke, wake_at }
+    Plan { refresh: due.into_iter().map(|(_, id, g)| (id, g)).collect(), retry_revoke, wake_at }
+}
+
+fn secs(s: i64) -> Duration {
+    Duration::from_secs(s.max(0) as u64)
 }
 
 /// Exponential backoff with jitter, honouring `Retry-After` (capped at 15 minutes).
-pub fn next_backoff(prev: Option<Backoff>, now: Timestamp, retry_after: Option<u64>, jitter: u64) -> Backoff {
+pub fn next_backoff(prev: Option<Backoff>, retry_after: Option<u64>, jitter: u64) -> Backoff {
     let attempts = prev.map_or(1, |b| b.attempts + 1);
     let exp = 5i64.saturating_mul(1 << attempts.min(10)).min(MAX_SLEEP_SECS);
-    let wait = match retry_after {
-        Some(s) => (s as i64).clamp(1, MAX_SLEEP_SECS),
+    let wait_secs = match retry_after {
+        Some(s) => (s.min(MAX_SLEEP_SECS as u64) as i64).max(1),
         None => exp + (jitter % (exp as u64 / 2 + 1)) as i64,
     };
-    Backoff { attempts, retry_at: now + wait }
+    Backoff { attempts, wait_secs }
 }
+
+/// What a finished task reports.
+type Done = (String, Result<()>);
 
 /// Runs until `cancel` fires.
 pub async fn run(lk: Latchkey, cancel: CancellationToken) {
-    let mut backoff: HashMap<String, Backoff> = HashMap::new();
+    let mut tracks: HashMap<String, Track> = HashMap::new();
+    let mut tasks: JoinSet<Done> = JoinSet::new();
+    let mut in_flight: std::collections::HashSet<String> = Default::default();
     log::info!("refresher started");
     if let Err(e) = lk.recover_interrupted_refreshes().await {
         log::warn!("cannot check for interrupted refreshes: {e}");
@@ -100,38 +161,66 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
         let changed = lk.inner.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let now = lk.now();
+        let mono = Instant::now();
         let wake_at = match lk.load() {
             Ok(data) => {
-                backoff.retain(|id, _| data.connections.iter().any(|c| &c.id == id));
-                let p = plan(&data, now, &backoff);
-                run_due(&lk, &p, &mut backoff).await;
-                if p.refresh.is_empty() && p.retry_revoke.is_empty() {
-                    p.wake_at
+                tracks.retain(|id, _| data.connections.iter().any(|c| &c.id == id));
+                let p = plan(&data, lk.now(), mono, &mut tracks, lk.min_refresh_interval());
+                let work: Vec<(String, Option<u64>)> = p
+                    .refresh
+                    .iter()
+                    .map(|(id, g)| (id.clone(), Some(*g)))
+                    .chain(p.retry_revoke.iter().map(|id| (id.clone(), None)))
+                    .filter(|(id, _)| !in_flight.contains(id))
+                    .collect();
+                // A locked keychain is not asked again and again (each ask may raise an unlock
+                // prompt on a desktop): look at its state, wait while it is locked.
+                let locked = !work.is_empty() && lk.keychain_locked().await == Some(true);
+                if locked {
+                    log::info!("the keychain is locked; {} refresh(es) wait until it is unlocked", work.len());
+                    p.wake_at.min(mono + secs(LOCKED_POLL_SECS))
                 } else {
-                    // Work was done: re-plan at once from the new state.
-                    now
+                    for (id, generation) in work {
+                        if in_flight.len() >= CONCURRENCY {
+                            break;
+                        }
+                        tracks.entry(id.clone()).or_default().last_try = Some(mono);
+                        in_flight.insert(id.clone());
+                        let lk = lk.clone();
+                        tasks.spawn(async move {
+                            let r = match generation {
+                                Some(seen) => lk.refresh_tokens(&id, Want::Scheduled { seen }).await.map(|_| ()),
+                                None => match lk.revoke_connection(&id, false).await {
+                                    Ok(o) if o.pending => Err(Error::Flow("still unreachable".into())),
+                                    Ok(_) => Ok(()),
+                                    Err(e) => Err(e),
+                                },
+                            };
+                            (id, r)
+                        });
+                    }
+                    // Whatever could not start now starts when a running task ends.
+                    p.wake_at
                 }
             }
             Err(e) => {
                 log::error!("refresher cannot read the metadata: {e}");
-                now + 60
+                mono + secs(60)
             }
         };
-        let secs = (wake_at - lk.now()).clamp(0, MAX_SLEEP_SECS) as u64;
-        if secs == 0 && wake_at <= now {
-            tokio::task::yield_now().await;
-            if cancel.is_cancelled() {
-                break;
-            }
-            continue;
-        }
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(secs)) => {}
+            () = tokio::time::sleep_until(wake_at.max(mono + Duration::from_millis(10))) => {}
             () = &mut changed => {}
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok((id, r)) = done {
+                    in_flight.remove(&id);
+                    apply_outcome(&mut tracks, id, r);
+                }
+            }
             () = cancel.cancelled() => break,
         }
     }
+    tasks.abort_all();
     resume.abort();
     log::info!("refresher stopped");
 }
@@ -170,45 +259,18 @@ async fn watch_resume(lk: Latchkey) {
     let _ = lk;
 }
 
-async fn run_due(lk: &Latchkey, p: &Plan, backoff: &mut HashMap<String, Backoff>) {
-    use futures_util::StreamExt as _;
-    let results: Vec<(String, Result<()>)> = futures_util::stream::iter(p.refresh.clone())
-        .map(|(id, min_valid)| {
-            let lk = lk.clone();
-            async move {
-                let r = lk.refresh_tokens(&id, Some(min_valid)).await.map(|_| ());
-                (id, r)
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    for (id, r) in results {
-        apply_outcome(lk, backoff, id, r);
-    }
-    for id in &p.retry_revoke {
-        match lk.revoke_connection(id, false).await {
-            Ok(o) if !o.pending => {
-                backoff.remove(id);
-            }
-            Ok(_) => apply_outcome(lk, backoff, id.clone(), Err(Error::Flow("still unreachable".into()))),
-            Err(e) => apply_outcome(lk, backoff, id.clone(), Err(e)),
-        }
-    }
-}
-
-fn apply_outcome(lk: &Latchkey, backoff: &mut HashMap<String, Backoff>, id: String, r: Result<()>) {
+fn apply_outcome(tracks: &mut HashMap<String, Track>, id: String, r: Result<()>) {
+    let t = tracks.entry(id.clone()).or_default();
     match r {
-        Ok(()) => {
-            backoff.remove(&id);
-        }
-        Err(Error::NeedsReconnect { .. }) => {
-            backoff.remove(&id);
+        Ok(()) | Err(Error::NeedsReconnect { .. }) => {
+            t.backoff = None;
+            t.retry_at = None;
         }
         Err(e) => {
-            let b = next_backoff(backoff.get(&id).copied(), lk.now(), e.retry_after(), rand::random());
-            log::info!("connection {id}: retry in {} s ({})", b.retry_at - lk.now(), e.code());
-            backoff.insert(id, b);
+            let b = next_backoff(t.backoff, e.retry_after(), rand::random());
+            log::info!("connection {id}: retry in {} s ({})", b.wait_secs, e.code());
+            t.backoff = Some(b);
+            t.retry_at = Some(Instant::now() + secs(b.wait_secs));
         }
     }
 }
@@ -237,8 +299,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn plan_orders_due_connections_and_finds_the_next_wake() {
+    #[tokio::test(start_paused = true)]
+    async fn plan_orders_due_connections_and_finds_the_next_wake() {
+        let m = Instant::now();
         let d = with_app(vec![
             conn("late", Status::Connected, Some(1000), Some(900)),
             conn("due2", Status::Connected, Some(200), Some(150)),
@@ -247,37 +310,110 @@ mod tests {
             conn("noexp", Status::Connected, None, None),
             conn("pending", Status::RevocationPending, Some(10), Some(5)),
         ]);
-        let p = plan(&d, 500, &HashMap::new());
-        assert_eq!(p.refresh, vec![("due1".to_owned(), 65), ("due2".to_owned(), 55)]);
+        let p = plan(&d, 500, m, &mut HashMap::new(), 30);
+        let ids: Vec<&str> = p.refresh.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["due1", "due2"]);
         assert_eq!(p.retry_revoke, vec!["pending".to_owned()]);
-        assert_eq!(p.wake_at, 900);
+        assert_eq!(p.wake_at, m + secs(400));
         // Nothing due: wake at the earliest deadline, or after 15 minutes at the latest.
-        let p = plan(&d, 0, &HashMap::new());
+        let p = plan(&d, 0, m, &mut HashMap::new(), 30);
         assert!(p.refresh.is_empty());
-        assert_eq!(p.wake_at, 100.min(MAX_SLEEP_SECS));
-        let p = plan(&Data::default(), 0, &HashMap::new());
-        assert_eq!(p.wake_at, MAX_SLEEP_SECS);
-        // Connections kept after their provider app was removed are never due.
+        assert_eq!(p.wake_at, m + secs(100));
+        let p = plan(&Data::default(), 0, m, &mut HashMap::new(), 30);
+        assert_eq!(p.wake_at, m + secs(MAX_SLEEP_SECS));
+        // Connections kept after their provider app was removed are never due, nor those of an
+        // app whose credentials were rejected.
         let orphaned = Data { apps: vec![], ..d.clone() };
-        assert!(plan(&orphaned, 500, &HashMap::new()).refresh.is_empty());
+        assert!(plan(&orphaned, 500, m, &mut HashMap::new(), 30).refresh.is_empty());
+        let mut rejected = d.clone();
+        rejected.apps[0].credentials_rejected = Some("invalid_client".into());
+        assert!(plan(&rejected, 500, m, &mut HashMap::new(), 30).refresh.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_always_due_is_tried_once_per_minimum_interval() {
+        let m = Instant::now();
+        // Metadata that says "due" whatever happens (expires_in 0 from an old version, a
+        // metadata write that keeps failing).
+        let d = with_app(vec![conn("c", Status::Connected, Some(0), Some(0))]);
+        let mut tracks = HashMap::new();
+        let p = plan(&d, 100, m, &mut tracks, 30);
+        assert_eq!(p.refresh.len(), 1);
+        tracks.get_mut("c").unwrap().last_try = Some(m);
+        let p = plan(&d, 100, m, &mut tracks, 30);
+        assert!(p.refresh.is_empty(), "not again at once");
+        assert_eq!(p.wake_at, m + secs(30));
+        assert_eq!(plan(&d, 129, m + secs(29), &mut tracks, 30).refresh.len(), 0);
+        assert_eq!(plan(&d, 130, m + secs(30), &mut tracks, 30).refresh.len(), 1);
+        // An attempt logged by another process counts too, unless it lies in the future.
+        let mut logged = d.clone();
+        logged.connections[0].log_refresh(crate::store::RefreshLogEntry { at: 90, ok: true, message: None });
+        let p = plan(&logged, 100, m, &mut HashMap::new(), 30);
+        assert!(p.refresh.is_empty());
+        assert_eq!(p.wake_at, m + secs(20));
+        logged.connections[0].refresh_log[0].at = 5000;
+        assert_eq!(plan(&logged, 100, m, &mut HashMap::new(), 30).refresh.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wall_clock_step_back_does_not_delay_a_refresh() {
+        let m = Instant::now();
+        let d = with_app(vec![conn("c", Status::Connected, Some(1100), Some(1060))]);
+        let mut tracks = HashMap::new();
+        // Seen at wall 1000: due in 60 s.
+        assert_eq!(plan(&d, 1000, m, &mut tracks, 30).wake_at, m + secs(60));
+        // 60 s later the wall clock was stepped back an hour: still due, by the monotonic clock.
+        let p = plan(&d, 1060 - 3600, m + secs(60), &mut tracks, 30);
+        assert_eq!(p.refresh.len(), 1);
+        // Stepped forward instead: due early, which is harmless.
+        let p = plan(&d, 1010 + 3600, m + secs(10), &mut HashMap::new(), 30);
+        assert_eq!(p.refresh.len(), 1);
     }
 
     #[test]
-    fn backoff_defers_and_grows() {
-        let d = with_app(vec![conn("c", Status::Connected, Some(200), Some(100))]);
-        let b = next_backoff(None, 100, None, 0);
-        assert_eq!(b, Backoff { attempts: 1, retry_at: 110 });
-        let mut map = HashMap::new();
-        map.insert("c".to_owned(), b);
-        let p = plan(&d, 105, &map);
-        assert!(p.refresh.is_empty());
-        assert_eq!(p.wake_at, 110);
-        let b2 = next_backoff(Some(b), 110, None, 0);
-        assert_eq!(b2.attempts, 2);
-        assert_eq!(b2.retry_at, 130);
-        assert_eq!(next_backoff(Some(b2), 0, Some(42), 7).retry_at, 42, "Retry-After wins");
-        let big = next_backoff(Some(Backoff { attempts: 40, retry_at: 0 }), 0, None, u64::MAX);
-        assert!(big.retry_at <= MAX_SLEEP_SECS + MAX_SLEEP_SECS / 2 + 1);
+    fn backoff_grows_and_honours_retry_after() {
+        let b = next_backoff(None, None, 0);
+        assert_eq!(b, Backoff { attempts: 1, wait_secs: 10 });
+        let b2 = next_backoff(Some(b), None, 0);
+        assert_eq!(b2, Backoff { attempts: 2, wait_secs: 20 });
+        assert_eq!(next_backoff(Some(b2), Some(42), 7).wait_secs, 42, "Retry-After wins");
+        assert_eq!(next_backoff(None, Some(0), 7).wait_secs, 1);
+        let big = next_backoff(Some(Backoff { attempts: 40, wait_secs: 0 }), None, u64::MAX);
+        assert!(big.wait_secs <= MAX_SLEEP_SECS + MAX_SLEEP_SECS / 2 + 1);
+    }
+
+    fn paused_world(name: &str, vault: std::sync::Arc<crate::vault::MemoryVault>) -> Latchkey {
+        let dir = std::env::temp_dir().join(format!("latchkey-refresher-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = crate::store::Store::open(&dir).unwrap();
+        Latchkey::with_parts(store, vault, crate::clock::Clock::tokio_based(T0), "test").unwrap()
+    }
+
+    const T0: i64 = 1_800_000_000;
+
+    fn tokens(generation: u64, expires_in: i64) -> crate::token::TokenSet {
+        let body = format!(r#"{{"access_token":"a{generation}","refresh_token":"r","expires_in":{expires_in}}}"#);
+        let mut t = crate::token::parse_token_response(body.as_bytes(), T0).unwrap();
+        t.generation = generation;
+        t
+    }
+
+    async fn seed(lk: &Latchkey, vault: &crate::vault::MemoryVault, mut data: Data, t: &crate::token::TokenSet) {
+        use crate::vault::{Vault, connection_key};
+        data.apps[0].base_url = Some(url::Url::parse("http://127.0.0.1:1").unwrap());
+        for c in &data.connections {
+            vault.set(&connection_key(&c.id), &t.to_vault_string()).unwrap();
+        }
+        lk.update(move |d| {
+            *d = data;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+
+    fn attempts(lk: &Latchkey, id: &str) -> Vec<i64> {
+        lk.load().unwrap().connection(id).unwrap().refresh_log.iter().map(|e| e.at - T0).collect()
     }
 
     /// The loop itself under tokio's paused time: it sleeps until the earliest deadline,
@@ -286,46 +422,36 @@ mod tests {
     /// refresh log at the (virtual) time it ran.
     #[tokio::test(start_paused = true)]
     async fn the_loop_wakes_at_deadlines_and_on_change() {
-        use crate::clock::Clock;
-        use crate::service::Latchkey;
-        use crate::token::TokenSet;
         use crate::vault::{MemoryVault, Vault, connection_key};
-        use std::sync::Arc;
-
-        const T0: i64 = 1_800_000_000;
-        let dir = std::env::temp_dir().join(format!("latchkey-refresher-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = crate::store::Store::open(&dir).unwrap();
-        let vault = Arc::new(MemoryVault::default());
-        let lk = Latchkey::with_parts(store, vault.clone(), Clock::tokio_based(T0), "test").unwrap();
-        let tokens =
-            crate::token::parse_token_response(br#"{"access_token":"a","refresh_token":"r","expires_in":1000}"#, T0)
-                .unwrap();
-        let mut data = with_app(vec![
-            conn("late", Status::Connected, Some(T0 + 1000), Some(T0 + 100)),
-            conn("early", Status::Connected, Some(T0 + 1000), Some(T0 + 50)),
-        ]);
-        data.apps[0].base_url = Some(url::Url::parse("http://127.0.0.1:1").unwrap());
-        for c in &data.connections {
-            vault.set(&connection_key(&c.id), &TokenSet::to_vault_string(&tokens)).unwrap();
-        }
-        lk.update(move |d| {
-            *d = data;
+        let vault = std::sync::Arc::new(MemoryVault::default());
+        let lk = paused_world("loop", vault.clone());
+        let t = tokens(1, 1000);
+        seed(
+            &lk,
+            &vault,
+            with_app(vec![
+                conn("late", Status::Connected, Some(T0 + 1000), Some(T0 + 100)),
+                conn("early", Status::Connected, Some(T0 + 1000), Some(T0 + 50)),
+            ]),
+            &t,
+        )
+        .await;
+        lk.update(|d| {
+            for c in &mut d.connections {
+                c.token_generation = 1;
+            }
             Ok(())
         })
         .await
         .unwrap();
-        let attempts = |id: &str| -> Vec<i64> {
-            lk.load().unwrap().connection(id).unwrap().refresh_log.iter().map(|e| e.at - T0).collect()
-        };
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run(lk.clone(), cancel.clone()));
 
         // At t=10 the loop sleeps until t=50. A new connection due at t=20 wakes it.
         tokio::time::sleep(Duration::from_secs(10)).await;
         let mut fresh = conn("new", Status::Connected, Some(T0 + 1000), Some(T0 + 20));
-        fresh.app_id = "a".into();
-        vault.set(&connection_key("new"), &TokenSet::to_vault_string(&tokens)).unwrap();
+        fresh.token_generation = 1;
+        vault.set(&connection_key("new"), &t.to_vault_string()).unwrap();
         lk.update(move |d| {
             d.connections.push(fresh);
             Ok(())
@@ -334,17 +460,80 @@ mod tests {
         .unwrap();
         lk.emit(crate::service::Event::ConnectionsChanged);
         tokio::time::sleep(Duration::from_secs(11)).await;
-        assert_eq!(attempts("new"), vec![20], "woken by the change, not at the old deadline");
+        assert_eq!(attempts(&lk, "new"), vec![20], "woken by the change, not at the old deadline");
 
         tokio::time::sleep(Duration::from_secs(28)).await;
-        assert!(attempts("early").is_empty() && attempts("late").is_empty(), "nothing before its deadline");
+        assert!(attempts(&lk, "early").is_empty() && attempts(&lk, "late").is_empty(), "nothing before its deadline");
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(attempts("early"), vec![50], "the earliest deadline first");
-        assert!(attempts("late").is_empty());
+        assert_eq!(attempts(&lk, "early"), vec![50], "the earliest deadline first");
+        assert!(attempts(&lk, "late").is_empty());
         tokio::time::sleep(Duration::from_secs(50)).await;
-        assert_eq!(attempts("late"), vec![100]);
+        assert_eq!(attempts(&lk, "late"), vec![100]);
         // A failed attempt is retried with backoff, not in a loop.
-        assert!((2..=4).contains(&attempts("early").len()), "{:?}", attempts("early"));
+        assert!((2..=4).contains(&attempts(&lk, "early").len()), "{:?}", attempts(&lk, "early"));
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    /// Metadata says due, the keychain holds a newer set (a crash between the two writes):
+    /// the metadata is repaired and nothing is sent, and the loop goes back to sleep.
+    #[tokio::test(start_paused = true)]
+    async fn a_newer_set_in_the_keychain_repairs_the_metadata_and_sends_nothing() {
+        use crate::vault::{MemoryVault, Vault, connection_key};
+        let vault = std::sync::Arc::new(MemoryVault::default());
+        let lk = paused_world("repair", vault.clone());
+        let old = tokens(1, 10);
+        seed(&lk, &vault, with_app(vec![conn("c", Status::Connected, Some(T0), Some(T0 - 5))]), &old).await;
+        lk.update(|d| {
+            d.connections[0].token_generation = 1;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        // The "crash": generation 2 reached the keychain, the metadata still describes 1.
+        vault.set(&connection_key("c"), &tokens(2, 3600).to_vault_string()).unwrap();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(lk.clone(), cancel.clone()));
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        let c = lk.load().unwrap().connections[0].clone();
+        assert_eq!(c.token_generation, 2);
+        assert!(c.next_refresh_at.unwrap() > T0 + 3000, "{:?}", c.next_refresh_at);
+        assert!(c.refresh_log.is_empty(), "nothing was sent: {:?}", c.refresh_log);
+        // The same when the inconsistency appears while the loop runs.
+        vault.set(&connection_key("c"), &tokens(3, 3600).to_vault_string()).unwrap();
+        lk.update(|d| {
+            d.connections[0].next_refresh_at = Some(T0);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        lk.emit(crate::service::Event::ConnectionsChanged);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let c = lk.load().unwrap().connections[0].clone();
+        assert_eq!(c.token_generation, 3);
+        assert!(c.refresh_log.is_empty(), "{:?}", c.refresh_log);
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    /// A locked keychain is not touched by the refresher (no prompt storm): the due connection
+    /// waits, and is refreshed once the keychain is unlocked.
+    #[tokio::test(start_paused = true)]
+    async fn a_locked_keychain_is_waited_for_not_hammered() {
+        use crate::vault::MemoryVault;
+        use std::sync::atomic::Ordering;
+        let vault = std::sync::Arc::new(MemoryVault::default());
+        let lk = paused_world("locked", vault.clone());
+        seed(&lk, &vault, with_app(vec![conn("c", Status::Connected, Some(T0 + 20), Some(T0 + 10))]), &tokens(0, 20))
+            .await;
+        vault.locked.store(true, Ordering::SeqCst);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(lk.clone(), cancel.clone()));
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        assert!(attempts(&lk, "c").is_empty(), "{:?}", attempts(&lk, "c"));
+        vault.locked.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        assert_eq!(attempts(&lk, "c").len(), 1, "tried once the keychain is unlocked");
         cancel.cancel();
         task.await.unwrap();
     }

@@ -19,7 +19,7 @@ use crate::flow::{FlowRequest, Flows, PendingFlow};
 use crate::loopback::{Loopback, browser_page};
 use crate::oauth::{self, Client};
 use crate::provider::{DEEP_LINK_REDIRECT, OOB_REDIRECT, PresetId, RedirectMode, check_endpoint};
-use crate::schedule::refresh_at;
+use crate::refresh::describe;
 use crate::store::{Connection, Data, ProviderApp, Status, Store};
 use crate::token::{TokenSet, split_scopes};
 use crate::vault::{Vault, app_secret_key, connection_key, platform_vault};
@@ -27,14 +27,21 @@ use crate::vault::{Vault, app_secret_key, connection_key, platform_vault};
 /// The identifier the app is registered under; the default keychain service and data folder.
 pub const APP_ID: &str = "app.latchkey.desktop";
 
-/// Where data lives.
+/// Where data lives, and the refresh engine's tuning.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The metadata directory.
     pub data_dir: PathBuf,
     /// The keychain service name.
     pub keyring_service: String,
+    /// The shortest time between two refreshes of one connection by the refresher, whatever
+    /// the provider says about lifetimes (30 s; `LATCHKEY_MIN_REFRESH_INTERVAL_SECS` for tests
+    /// and demos with seconds-long tokens).
+    pub min_refresh_interval_secs: i64,
 }
+
+/// The default of [`Config::min_refresh_interval_secs`].
+pub const MIN_REFRESH_INTERVAL_SECS: i64 = 30;
 
 impl Config {
     /// From `LATCHKEY_DATA_DIR` and `LATCHKEY_KEYRING_SERVICE`, else the platform defaults
@@ -50,7 +57,11 @@ impl Config {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| APP_ID.to_owned());
-        Ok(Self { data_dir, keyring_service })
+        let min_refresh_interval_secs = std::env::var("LATCHKEY_MIN_REFRESH_INTERVAL_SECS")
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .map_or(MIN_REFRESH_INTERVAL_SECS, |s| s.clamp(1, 86_400));
+        Ok(Self { data_dir, keyring_service, min_refresh_interval_secs })
     }
 }
 
@@ -129,6 +140,9 @@ pub struct AppView {
     pub userinfo_url: Option<Url>,
     /// How many connections use it.
     pub connection_count: usize,
+    /// The provider rejected the app's credentials on refresh (its words); fixed by editing
+    /// the app (usually its client secret).
+    pub credentials_rejected: Option<String>,
 }
 
 /// What the UI sends to add or edit a provider app.
@@ -207,6 +221,9 @@ pub struct ConnectionView {
     pub scopes_requested: Vec<String>,
     /// Created.
     pub created_at: Timestamp,
+    /// The provider app's credentials were rejected: this connection waits until the app is
+    /// fixed (the provider's words).
+    pub app_credentials_rejected: Option<String>,
 }
 
 /// A started connect flow.
@@ -244,6 +261,7 @@ pub(crate) fn view(data: &Data, c: &Connection) -> ConnectionView {
         scopes_granted: c.scopes_granted.clone(),
         scopes_requested: c.scopes_requested.clone(),
         created_at: c.created_at,
+        app_credentials_rejected: app.and_then(|a| a.credentials_rejected.clone()),
     }
 }
 
@@ -269,10 +287,20 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     flows: Flows,
     loopbacks: Mutex<HashMap<String, CancellationToken>>,
-    events: broadcast::Sender<Event>,
+    pub(crate) events: broadcast::Sender<Event>,
     keyring_service: String,
     /// One async mutex per connection: refreshes in this process never overlap.
     pub(crate) refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Refreshed sets the keychain has not taken yet (see `refresh`).
+    pub(crate) pending: Mutex<crate::refresh::PendingMap>,
+    /// Connections with a background saver running.
+    pub(crate) savers: Mutex<std::collections::HashSet<String>>,
+    /// Connections this process is refreshing right now (shown as Refreshing; never stored).
+    pub(crate) refreshing: Mutex<std::collections::HashSet<String>>,
+    /// How long a caller waits for a connection's lock.
+    lock_wait: Mutex<std::time::Duration>,
+    /// See [`Config::min_refresh_interval_secs`].
+    min_refresh_interval_secs: std::sync::atomic::AtomicI64,
     /// Wakes the refresher when connections change.
     pub(crate) changed: tokio::sync::Notify,
 }
@@ -291,9 +319,42 @@ impl std::fmt::Debug for Latchkey {
 
 impl Latchkey {
     /// Opens Latchkey on the platform keychain.
+    ///
+    /// # Errors
+    /// When the data directory cannot be created.
     pub fn open(config: &Config) -> Result<Self> {
         let vault: Arc<dyn Vault> = Arc::from(platform_vault(&config.keyring_service));
-        Self::with_parts(Store::open(&config.data_dir)?, vault, Clock::system(), &config.keyring_service)
+        let lk = Self::with_parts(Store::open(&config.data_dir)?, vault, Clock::system(), &config.keyring_service)?;
+        lk.set_min_refresh_interval(config.min_refresh_interval_secs);
+        Ok(lk)
+    }
+
+    /// See [`Config::min_refresh_interval_secs`].
+    pub fn set_min_refresh_interval(&self, secs: i64) {
+        self.inner.min_refresh_interval_secs.store(secs.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The shortest time between two scheduled refreshes of one connection.
+    pub fn min_refresh_interval(&self) -> i64 {
+        self.inner.min_refresh_interval_secs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How long a caller waits for a connection's refresh lock (10 s by default).
+    pub fn set_lock_wait(&self, wait: std::time::Duration) {
+        *self.inner.lock_wait.lock().expect("lock wait") = wait;
+    }
+
+    pub(crate) fn lock_wait(&self) -> std::time::Duration {
+        *self.inner.lock_wait.lock().expect("lock wait")
+    }
+
+    /// A connection as the UI sees it, with what only this process knows (a refresh running).
+    pub(crate) fn view(&self, data: &Data, c: &Connection) -> ConnectionView {
+        let mut v = view(data, c);
+        if self.inner.refreshing.lock().expect("refreshing").contains(&c.id) {
+            v.status = Status::Refreshing;
+        }
+        v
     }
 
     /// Opens Latchkey with the given parts (tests: a memory vault, a manual clock).
@@ -310,6 +371,11 @@ impl Latchkey {
                 events,
                 keyring_service: keyring_service.to_owned(),
                 refresh_locks: Mutex::new(HashMap::new()),
+                pending: Mutex::new(HashMap::new()),
+                savers: Mutex::new(Default::default()),
+                refreshing: Mutex::new(Default::default()),
+                lock_wait: Mutex::new(crate::refresh::LOCK_WAIT),
+                min_refresh_interval_secs: std::sync::atomic::AtomicI64::new(MIN_REFRESH_INTERVAL_SECS),
                 changed: tokio::sync::Notify::new(),
             }),
         })
@@ -442,6 +508,8 @@ impl Latchkey {
             iss_required: false,
             auth_method: None,
             has_secret: secret.is_some() || existing.as_ref().is_some_and(|a| a.has_secret),
+            // Editing the app is the fix for rejected credentials: its connections refresh again.
+            credentials_rejected: None,
             created_at: existing.as_ref().map(|a| a.created_at).unwrap_or_else(|| self.now()),
         };
         if preset.discovery {
@@ -479,7 +547,7 @@ impl Latchkey {
     /// The connections.
     pub fn list_connections(&self) -> Result<Vec<ConnectionView>> {
         let data = self.load()?;
-        Ok(data.connections.iter().map(|c| view(&data, c)).collect())
+        Ok(data.connections.iter().map(|c| self.view(&data, c)).collect())
     }
 
     /// Starts connecting an account at a provider app (or reconnecting `reconnect`). The caller
@@ -651,24 +719,34 @@ impl Latchkey {
         app: &ProviderApp,
         flow: &PendingFlow,
         profile: Profile,
-        tokens: TokenSet,
+        mut tokens: TokenSet,
     ) -> Result<ConnectionView> {
         let data = self.load()?;
         let existing =
             data.connections.iter().find(|c| c.app_id == app.id && c.account_id == profile.id).map(|c| c.id.clone());
         let id = existing.clone().unwrap_or_else(new_id);
+        // A reconnect replaces the set under the connection's lock, as the next generation,
+        // so a refresh in another process never overwrites it with the old grant's tokens.
+        let _guard = match &existing {
+            Some(id) => Some(self.hold_refresh_lock(id).await?),
+            None => None,
+        };
+        if let Some(id) = &existing {
+            let previous = self.stored_tokens(id).await.map(|t| t.generation).unwrap_or(0);
+            let cached = data.connection(id).map(|c| c.token_generation).unwrap_or(0);
+            tokens.generation = previous.max(cached) + 1;
+            self.inner.pending.lock().expect("pending").remove(id);
+        }
         let key = connection_key(&id);
         let secret = tokens.to_vault_string();
         self.vault(move |v| v.set(&key, &secret)).await?;
         let now = self.now();
-        let margin = data.settings.refresh_margin_secs;
         let app_id = app.id.clone();
         let requested = flow.scopes_requested.clone();
-        let granted = tokens.scope.clone().unwrap_or_else(|| requested.clone());
-        let (expires_at, issued_at) = (tokens.expires_at, tokens.issued_at);
         let new_conn_id = id.clone();
         let saved = self
             .update(move |d| {
+                let settings = d.settings.clone();
                 let c = match d.connections.iter_mut().find(|c| c.app_id == app_id && c.account_id == profile.id) {
                     Some(c) => c,
                     None => {
@@ -679,11 +757,9 @@ impl Latchkey {
                 c.name = profile.name;
                 c.email = profile.email;
                 c.status = Status::Connected;
-                c.expires_at = expires_at;
-                c.issued_at = Some(issued_at);
-                c.next_refresh_at = refresh_at(issued_at, expires_at, margin);
                 c.last_error = None;
-                c.scopes_granted = granted;
+                c.scopes_granted = requested.clone();
+                describe(c, &tokens, &settings);
                 c.scopes_requested = requested;
                 c.updated_at = now;
                 let c = c.clone();
@@ -720,5 +796,6 @@ fn app_view(data: &Data, a: &ProviderApp) -> AppView {
         revocation_url: a.revocation_url.clone(),
         userinfo_url: a.userinfo_url.clone(),
         connection_count: data.connections.iter().filter(|c| c.app_id == a.id).count(),
+        credentials_rejected: a.credentials_rejected.clone(),
     }
 }

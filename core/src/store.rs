@@ -61,6 +61,11 @@ pub struct ProviderApp {
     /// Whether a client secret is in the keychain.
     #[serde(default)]
     pub has_secret: bool,
+    /// The provider answered `invalid_client` / `unauthorized_client` to a refresh: the app's
+    /// credentials (usually its client secret) are wrong, not the connections' grants. Its
+    /// connections are not refreshed until the app is edited. The provider's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_rejected: Option<String>,
     /// When it was added.
     pub created_at: Timestamp,
 }
@@ -71,8 +76,12 @@ pub struct ProviderApp {
 pub enum Status {
     /// Tokens are good (or will be refreshed in time).
     Connected,
-    /// A refresh is running.
+    /// A refresh is running (shown from memory; files written before 0.2 may hold it).
     Refreshing,
+    /// The provider issued new tokens but the keychain refused them (locked, unavailable): the
+    /// process that refreshed holds them in memory, serves them, and saves them as soon as the
+    /// keychain takes them.
+    WaitingToSave,
     /// The refresh token is dead; the person must reconnect.
     NeedsReconnect,
     /// Revoke could not reach the provider; retried, kept out of refresh.
@@ -132,6 +141,10 @@ pub struct Connection {
     /// Recent refresh outcomes, newest last.
     #[serde(default)]
     pub refresh_log: Vec<RefreshLogEntry>,
+    /// The generation of the token set this metadata describes (a cache of the keychain's:
+    /// when the keychain holds a newer one, this row is repaired from it).
+    #[serde(default)]
+    pub token_generation: u64,
 }
 
 impl Connection {
@@ -155,7 +168,13 @@ impl Connection {
             created_at: now,
             updated_at: now,
             refresh_log: vec![],
+            token_generation: 0,
         }
+    }
+
+    /// The last refresh attempt, successful or not.
+    pub fn last_attempt_at(&self) -> Option<Timestamp> {
+        self.refresh_log.last().map(|e| e.at)
     }
 
     /// Appends a refresh outcome, keeping the log bounded.
@@ -177,11 +196,14 @@ pub struct Settings {
     pub notifications: bool,
     /// Start the background agent at login.
     pub autostart_agent: bool,
+    /// Refresh every connection at least this often (days), even when its access token lives
+    /// longer: some providers expire refresh tokens that sit unused.
+    pub refresh_at_least_every_days: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { refresh_margin_secs: 60, notifications: true, autostart_agent: true }
+        Self { refresh_margin_secs: 60, notifications: true, autostart_agent: true, refresh_at_least_every_days: 7 }
     }
 }
 

@@ -1,8 +1,15 @@
 //! Token sets and the tolerant token-response parser (RFC 6749 §5.1, §5.2, §6).
 //!
-//! Tolerant where providers differ (`token_type` case, `expires_in` as a string or an absolute
-//! timestamp, comma-separated `scope`, TextMaster's `created_at`), strict where security
-//! depends on it (an access token must be present, the type must be `bearer`).
+//! Tolerant where providers differ (`token_type` case, `expires_in` as a string, a float or an
+//! absolute timestamp, comma-separated `scope`, TextMaster's `created_at`), strict where
+//! security depends on it: the tokens must be non-empty strings of visible ASCII (they end up
+//! in `Authorization` headers and in scripts' shell substitutions), the type must be `bearer`,
+//! the body a JSON object.
+//!
+//! Expiry is the local time of receipt plus `expires_in` (RFC 6749 §5.1: the lifetime
+//! remaining when the answer is sent); `created_at` is not used for it (a server that hands back
+//! a reused token sends its original `created_at` with the *remaining* lifetime). A lifetime
+//! that is zero, negative, or an absolute time already in the past is treated as unknown.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -13,6 +20,8 @@ use crate::error::{Error, OAuthError, Result};
 
 /// Ten years: an `expires_in` larger than this is an absolute unix timestamp (old Fusio).
 const ABSOLUTE_EXPIRY_THRESHOLD: i64 = 10 * 365 * 24 * 3600;
+/// Taken off every lifetime (at most 1 %): the answer was sent a little before it arrived.
+const SKEW_ALLOWANCE_SECS: i64 = 5;
 /// The largest token response Latchkey reads; anything bigger is refused, not parsed.
 pub const MAX_TOKEN_RESPONSE: usize = 256 * 1024;
 
@@ -26,18 +35,17 @@ pub struct TokenSet {
     pub refresh_token: Option<SecretString>,
     /// When the access token expires (unix seconds), if the provider said.
     pub expires_at: Option<Timestamp>,
-    /// When the token was issued (unix seconds).
+    /// When this set was received (unix seconds, local clock).
     pub issued_at: Timestamp,
     /// The scopes granted, when the provider listed them (RFC 6749 §3.3, §5.1).
     pub scope: Option<Vec<String>>,
-    /// When this process received the set, in milliseconds of the local clock: tells a caller
-    /// that waited for a refresh whether one happened meanwhile.
-    pub obtained_at_ms: u128,
-}
-
-/// Milliseconds since the epoch on the local clock.
-pub fn now_ms() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+    /// Counts the sets stored for this connection: each write to the keychain stores the
+    /// previous generation + 1, so "someone refreshed meanwhile" is a comparison of counters,
+    /// never of clocks.
+    pub generation: u64,
+    /// The provider's `expires_in`, quoted, when it was not usable (≤ 0, absurd, in the past)
+    /// and the lifetime is treated as unknown. Not stored; the caller logs it.
+    pub ignored_expires_in: Option<String>,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -48,7 +56,7 @@ impl std::fmt::Debug for TokenSet {
             .field("expires_at", &self.expires_at)
             .field("issued_at", &self.issued_at)
             .field("scope", &self.scope)
-            .field("obtained_at_ms", &self.obtained_at_ms)
+            .field("generation", &self.generation)
             .finish()
     }
 }
@@ -65,7 +73,7 @@ struct VaultForm {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<Vec<String>>,
     #[serde(default)]
-    obtained_at_ms: u128,
+    generation: u64,
 }
 
 impl TokenSet {
@@ -78,7 +86,7 @@ impl TokenSet {
             expires_at: self.expires_at,
             issued_at: self.issued_at,
             scope: self.scope.clone(),
-            obtained_at_ms: self.obtained_at_ms,
+            generation: self.generation,
         };
         SecretString::from(serde_json::to_string(&form).expect("plain struct serialises"))
     }
@@ -93,13 +101,16 @@ impl TokenSet {
             expires_at: form.expires_at,
             issued_at: form.issued_at,
             scope: form.scope,
-            obtained_at_ms: form.obtained_at_ms,
+            generation: form.generation,
+            ignored_expires_in: None,
         })
     }
 
     /// Merges a refresh response into the previous set: a response without a refresh token
     /// keeps the old one; a new one replaces it (RFC 6749 §6). The granted scope is kept when
     /// the refresh response does not repeat it.
+    ///
+    /// The result is the next generation after `previous`.
     pub fn merged_after_refresh(mut self, previous: &TokenSet) -> TokenSet {
         if self.refresh_token.is_none() {
             self.refresh_token = previous.refresh_token.clone();
@@ -107,6 +118,7 @@ impl TokenSet {
         if self.scope.is_none() {
             self.scope = previous.scope.clone();
         }
+        self.generation = previous.generation + 1;
         self
     }
 
@@ -136,20 +148,49 @@ pub fn split_scopes(s: &str) -> Vec<String> {
 }
 
 fn number_like(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.trim().parse::<f64>().ok().map(|f| f as i64),
-        _ => None,
+    let f = match v {
+        Value::Number(n) => return n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    // `as` saturates; NaN and infinities are not numbers anyone meant.
+    f.is_finite().then_some(f as i64)
+}
+
+/// A token value that is safe to store and to put in an `Authorization` header or a shell
+/// substitution: a non-empty string of visible ASCII (a superset of RFC 6750's `b64token`,
+/// which some providers exceed with `|`, `$` or `!`), at most 16 KiB.
+fn valid_token(v: &Value) -> Option<String> {
+    let s = v.as_str()?;
+    let ok = !s.is_empty() && s.len() <= 16 * 1024 && s.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| s.to_owned())
+}
+
+/// Turns `expires_in` into an expiry time: receipt time + lifetime; a value over ten years is
+/// an absolute unix time (old Fusio). `Err(quoted value)` when unusable (unknown lifetime).
+fn expiry(raw: &Value, now: Timestamp) -> std::result::Result<Timestamp, String> {
+    let quoted = || raw.to_string().chars().take(40).collect::<String>();
+    let secs = number_like(raw).ok_or_else(quoted)?;
+    if secs <= 0 {
+        return Err(quoted());
     }
+    if secs > ABSOLUTE_EXPIRY_THRESHOLD {
+        // An absolute time: usable only if it lies ahead, and not absurdly far.
+        return if secs > now && secs - now <= ABSOLUTE_EXPIRY_THRESHOLD { Ok(secs) } else { Err(quoted()) };
+    }
+    // A small allowance for the time the answer spent on the wire.
+    Ok(now + secs - (secs / 100).min(SKEW_ALLOWANCE_SECS))
 }
 
 /// Parses a successful token endpoint body (RFC 6749 §5.1) received at `now`.
 ///
 /// # Errors
-/// [`Error::BadResponse`] when the body is not JSON, has no `access_token`, or names a token
-/// type other than `bearer` (compared case-insensitively, as §5.1 requires).
+/// [`Error::BadResponse`] when the body is not a JSON object, has no usable `access_token`,
+/// has a `refresh_token` that is not a usable token string, or names a token type other than
+/// `bearer` (compared case-insensitively, as §5.1 requires; a missing type means bearer).
 pub fn parse_token_response(body: &[u8], now: Timestamp) -> Result<TokenSet> {
     const WHAT: &str = "the token endpoint";
+    let bad = |detail: &str| Error::BadResponse { what: WHAT, detail: detail.to_owned() };
     if body.len() > MAX_TOKEN_RESPONSE {
         return Err(Error::BadResponse {
             what: WHAT,
@@ -158,40 +199,53 @@ pub fn parse_token_response(body: &[u8], now: Timestamp) -> Result<TokenSet> {
     }
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| Error::BadResponse { what: WHAT, detail: format!("not JSON ({})", e.classify_name()) })?;
-    let obj = v.as_object().ok_or(Error::BadResponse { what: WHAT, detail: "not a JSON object".into() })?;
+    let obj = v.as_object().ok_or_else(|| bad("not a JSON object"))?;
     let access = match obj.get("access_token") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(Error::BadResponse { what: WHAT, detail: "no access_token".into() }),
+        None => return Err(bad("no access_token")),
+        Some(v) => valid_token(v)
+            .ok_or_else(|| bad("the access_token is not a token (empty, not a string, or not visible ASCII)"))?,
     };
     match obj.get("token_type") {
         Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
         // Some providers omit it; the token is still used as a bearer token.
-        None => {}
+        None | Some(Value::Null) => {}
         Some(other) => {
-            return Err(Error::BadResponse {
-                what: WHAT,
-                detail: format!("unsupported token_type {}", other.as_str().unwrap_or("(not a string)")),
-            });
+            let shown: String = other
+                .as_str()
+                .map_or("(not a string)".into(), |s| s.chars().filter(|c| !c.is_control()).take(20).collect());
+            return Err(Error::BadResponse { what: WHAT, detail: format!("unsupported token_type {shown}") });
         }
     }
     let refresh = match obj.get("refresh_token") {
-        Some(Value::String(s)) if !s.is_empty() => Some(SecretString::from(s.clone())),
+        None | Some(Value::Null) => None,
+        // An empty string is how some servers say "none".
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(v) => Some(SecretString::from(
+            valid_token(v)
+                .ok_or_else(|| bad("the refresh_token is not a token (not a string, or not visible ASCII)"))?,
+        )),
+    };
+    let (expires_at, ignored_expires_in) = match obj.get("expires_in") {
+        None | Some(Value::Null) => (None, None),
+        Some(raw) => match expiry(raw, now) {
+            Ok(at) => (Some(at), None),
+            Err(quoted) => (None, Some(quoted)),
+        },
+    };
+    let scope = match obj.get("scope") {
+        Some(Value::String(s)) => Some(split_scopes(s)),
+        // A list is what some servers send; read it rather than drop it.
+        Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).flat_map(split_scopes).collect()),
         _ => None,
     };
-    // TextMaster reports when it issued the token; otherwise it is now.
-    let issued_at = obj.get("created_at").and_then(number_like).filter(|c| *c > 0 && *c <= now + 300).unwrap_or(now);
-    let expires_at = obj
-        .get("expires_in")
-        .and_then(number_like)
-        .map(|e| if e > ABSOLUTE_EXPIRY_THRESHOLD { e } else { issued_at + e.max(0) });
-    let scope = obj.get("scope").and_then(Value::as_str).map(split_scopes);
     Ok(TokenSet {
         access_token: access.into(),
         refresh_token: refresh,
         expires_at,
-        issued_at,
+        issued_at: now,
         scope,
-        obtained_at_ms: now_ms(),
+        generation: 1,
+        ignored_expires_in,
     })
 }
 
@@ -210,21 +264,26 @@ mod tests {
     const NOW: i64 = 1_700_000_000;
 
     #[test]
-    fn textmaster_response_with_created_at() {
-        let body = br#"{"access_token":"a","token_type":"Bearer","expires_in":28800,"refresh_token":"r","scope":"public user:read","created_at":1699999000}"#;
+    fn textmaster_response_expiry_from_receipt_not_created_at() {
+        // A reused token: the original created_at, and the remaining lifetime.
+        let body = br#"{"access_token":"a","token_type":"Bearer","expires_in":28800,"refresh_token":"r","scope":"public user:read","created_at":1699990000}"#;
         let t = parse_token_response(body, NOW).unwrap();
-        assert_eq!(t.issued_at, 1_699_999_000);
-        assert_eq!(t.expires_at, Some(1_699_999_000 + 28800));
+        assert_eq!(t.issued_at, NOW);
+        assert_eq!(t.expires_at, Some(NOW + 28800 - 5));
         assert_eq!(t.scope.unwrap(), vec!["public", "user:read"]);
         assert_eq!(t.refresh_token.unwrap().expose_secret(), "r");
     }
 
     #[test]
-    fn fusio_response_commas_lowercase_and_string_expiry() {
+    fn fusio_response_commas_lowercase_and_string_or_float_expiry() {
         let body = br#"{"access_token":"a","token_type":"bearer","expires_in":"172800","refresh_token":"r","scope":"backend,consumer"}"#;
         let t = parse_token_response(body, NOW).unwrap();
-        assert_eq!(t.expires_at, Some(NOW + 172800));
+        assert_eq!(t.expires_at, Some(NOW + 172800 - 5));
         assert_eq!(t.scope.unwrap(), vec!["backend", "consumer"]);
+        let t = parse_token_response(br#"{"access_token":"a","expires_in":59.9}"#, NOW).unwrap();
+        assert_eq!(t.expires_at, Some(NOW + 59));
+        let t = parse_token_response(br#"{"access_token":"a","expires_in":" 30 "}"#, NOW).unwrap();
+        assert_eq!(t.expires_at, Some(NOW + 30));
     }
 
     #[test]
@@ -232,23 +291,75 @@ mod tests {
         let body = br#"{"access_token":"a","token_type":"bearer","expires_in":1700172800}"#;
         let t = parse_token_response(body, NOW).unwrap();
         assert_eq!(t.expires_at, Some(1_700_172_800));
+        assert!(t.ignored_expires_in.is_none());
     }
 
     #[test]
-    fn created_at_in_the_future_is_ignored() {
-        let body = br#"{"access_token":"a","token_type":"bearer","expires_in":60,"created_at":1800000000}"#;
-        assert_eq!(parse_token_response(body, NOW).unwrap().issued_at, NOW);
+    fn unusable_lifetimes_are_unknown_and_quoted() {
+        for (raw, quoted) in [
+            ("0", "0"),
+            ("-100", "-100"),
+            ("400000000", "400000000"),
+            ("99999999999", "99999999999"),
+            ("\"soon\"", "\"soon\""),
+            ("1e400", "1e400"),
+            ("true", "true"),
+            ("{}", "{}"),
+        ] {
+            let body = format!(r#"{{"access_token":"a","expires_in":{raw}}}"#);
+            let Ok(t) = parse_token_response(body.as_bytes(), NOW) else {
+                // 1e400 is not valid JSON for serde_json: rejected as a body, which is fine.
+                assert_eq!(raw, "1e400");
+                continue;
+            };
+            assert_eq!(t.expires_at, None, "{raw}");
+            assert_eq!(t.ignored_expires_in.as_deref(), Some(quoted), "{raw}");
+        }
+        let t = parse_token_response(br#"{"access_token":"a","expires_in":null}"#, NOW).unwrap();
+        assert_eq!((t.expires_at, t.ignored_expires_in), (None, None));
     }
 
     #[test]
     fn strict_parts() {
-        assert!(parse_token_response(br#"{"token_type":"bearer"}"#, NOW).is_err());
-        assert!(parse_token_response(br#"{"access_token":"","token_type":"bearer"}"#, NOW).is_err());
-        assert!(parse_token_response(br#"{"access_token":"a","token_type":"mac"}"#, NOW).is_err());
-        assert!(parse_token_response(b"<html>", NOW).is_err());
-        assert!(parse_token_response(b"[1,2]", NOW).is_err());
+        let rejected = [
+            &br#"{"token_type":"bearer"}"#[..],
+            br#"{"access_token":"","token_type":"bearer"}"#,
+            br#"{"access_token":"a","token_type":"mac"}"#,
+            br#"{"access_token":"a","token_type":7}"#,
+            br#"{"access_token":"a\r\nX-Evil: 1"}"#,
+            br#"{"access_token":"a b"}"#,
+            br#"{"access_token":"caf\u00e9"}"#,
+            br#"{"access_token":12345}"#,
+            br#"{"access_token":["a"]}"#,
+            br#"{"access_token":"a","refresh_token":12345}"#,
+            br#"{"access_token":"a","refresh_token":"r\n"}"#,
+            br#"{"access_token":"a","refresh_token":{"v":"r"}}"#,
+            b"<html>",
+            b"[1,2]",
+            b"\"a\"",
+            b"",
+        ];
+        for body in rejected {
+            let e = parse_token_response(body, NOW).unwrap_err();
+            assert_eq!(e.code(), crate::ErrorCode::ProviderRejected, "{}", String::from_utf8_lossy(body));
+        }
         let big = vec![b' '; MAX_TOKEN_RESPONSE + 1];
         assert!(parse_token_response(&big, NOW).is_err());
+        // Tolerated: a missing or null type, any case of bearer, an empty refresh token.
+        for body in [
+            &br#"{"access_token":"a.b-c_d~e+f/g="}"#[..],
+            br#"{"access_token":"a","token_type":null}"#,
+            br#"{"access_token":"a","token_type":"BEARER","refresh_token":""}"#,
+        ] {
+            let t = parse_token_response(body, NOW).unwrap();
+            assert!(t.refresh_token.is_none());
+        }
+    }
+
+    #[test]
+    fn scope_as_a_list_is_read() {
+        let t = parse_token_response(br#"{"access_token":"a","scope":["read","write"]}"#, NOW).unwrap();
+        assert_eq!(t.scope.unwrap(), vec!["read", "write"]);
     }
 
     #[test]
@@ -261,6 +372,11 @@ mod tests {
             .unwrap()
             .merged_after_refresh(&old);
         assert_eq!(rotated.refresh_token.unwrap().expose_secret(), "r2");
+        assert_eq!(rotated.generation, old.generation + 1);
+        // The scopes of a refresh answer replace the previous ones when it lists them.
+        let narrowed =
+            parse_token_response(br#"{"access_token":"d","scope":"x"}"#, NOW).unwrap().merged_after_refresh(&old);
+        assert_eq!(narrowed.scope.as_deref().unwrap(), ["x"]);
     }
 
     #[test]

@@ -16,6 +16,12 @@ pub trait Vault: Send + Sync + std::fmt::Debug {
     fn set(&self, key: &str, value: &SecretString) -> Result<()>;
     /// Removes an entry; removing a missing entry succeeds.
     fn delete(&self, key: &str) -> Result<()>;
+    /// Whether the keychain is locked, found out without touching an item (so without raising
+    /// an unlock prompt); `None` when the platform cannot tell. Background retries use it so a
+    /// locked keychain is not asked again and again.
+    fn is_locked(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// The key of a connection's token set.
@@ -33,12 +39,18 @@ pub fn app_secret_key(app_id: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct KeyringVault {
     service: String,
+    #[cfg(target_os = "linux")]
+    bus: std::sync::Arc<std::sync::OnceLock<Option<zbus::blocking::Connection>>>,
 }
 
 impl KeyringVault {
     /// A vault whose entries are named by `service` (e.g. `app.latchkey.desktop`).
     pub fn new(service: impl Into<String>) -> Self {
-        Self { service: service.into() }
+        Self {
+            service: service.into(),
+            #[cfg(target_os = "linux")]
+            bus: Default::default(),
+        }
     }
 
     /// The service name entries are stored under.
@@ -77,6 +89,21 @@ impl Vault for KeyringVault {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(keychain_error(e)),
         }
+    }
+
+    /// The Secret Service's default collection's `Locked` property (the collection keyring
+    /// stores in), read over the session bus: no item is touched, so no prompt.
+    #[cfg(target_os = "linux")]
+    fn is_locked(&self) -> Option<bool> {
+        let bus = self.bus.get_or_init(|| zbus::blocking::Connection::session().ok()).as_ref()?;
+        let proxy = zbus::blocking::Proxy::new(
+            bus,
+            "org.freedesktop.secrets",
+            "/org/freedesktop/secrets/aliases/default",
+            "org.freedesktop.Secret.Collection",
+        )
+        .ok()?;
+        proxy.get_property::<bool>("Locked").ok()
     }
 }
 
@@ -121,6 +148,9 @@ impl Vault for MemoryVault {
         self.check()?;
         self.entries.lock().expect("vault lock").remove(key);
         Ok(())
+    }
+    fn is_locked(&self) -> Option<bool> {
+        Some(self.locked.load(std::sync::atomic::Ordering::SeqCst))
     }
 }
 
@@ -187,6 +217,10 @@ impl<V: Vault> Vault for Chunked<V> {
     fn delete(&self, key: &str) -> Result<()> {
         self.inner.delete(key)?;
         self.delete_parts_from(key, 1)
+    }
+
+    fn is_locked(&self) -> Option<bool> {
+        self.inner.is_locked()
     }
 }
 

@@ -34,6 +34,8 @@ pub fn world_full(profile: &str, clock: Clock, provider_args: &[&str]) -> World 
     let data_dir = temp_dir(profile);
     let store = latchkey_core::store::Store::open(&data_dir).unwrap();
     let lk = Latchkey::with_parts(store, Arc::new(vault.clone()), clock, &service).unwrap();
+    // The tests' tokens live seconds, not hours: allow a refresh every second.
+    lk.set_min_refresh_interval(1);
     World { lk, data_dir, service, provider, vault }
 }
 
@@ -88,6 +90,8 @@ impl World {
         let mut env = secret_service().env.clone();
         env.push(("LATCHKEY_DATA_DIR".into(), self.data_dir.display().to_string()));
         env.push(("LATCHKEY_KEYRING_SERVICE".into(), self.service.clone()));
+        env.push(("LATCHKEY_MIN_REFRESH_INTERVAL_SECS".into(), "1".into()));
+        env.push(("LATCHKEY_NO_NOTIFICATIONS".into(), "1".into()));
         env
     }
 
@@ -115,3 +119,6 @@ impl World {
         self.provider.stats().await["token"]["refresh_token"].as_i64().unwrap()
     }
 }
+
+#[allow(unused_imports)]
+pub use latchkey_harness::{cpu_time, keychain_locked, lock_keychain, unlock_keychain};

@@ -165,8 +165,14 @@ class MapAdapter {
 }
 
 // ---------------------------------------------------------------- test state
-const emptyStats = () => ({ token: { authorization_code: 0, refresh_token: 0 }, revoke: 0, resource: 0 });
+const emptyStats = () => ({ token: { authorization_code: 0, refresh_token: 0 }, tokenErrors: {}, revoke: 0, resource: 0 });
 let stats = emptyStats();
+// Behaviours a test can switch on (/__test/behaviour):
+// - expiresIn: replaces `expires_in` in every token answer with this JSON value (0, -100,
+//   400000000, "soon"…); undefined = leave it alone;
+// - deleteAccessOnRotation: a refresh deletes the access tokens issued before it for the same
+//   grant, as django-oauth-toolkit does.
+const behaviour = { expiresIn: undefined, deleteAccessOnRotation: false };
 let faults = [];
 let refreshErrorDescription = 'Invalid refresh token';
 
@@ -345,7 +351,20 @@ provider.use(async (ctx, next) => {
     const grantType = ctx.req.latchkeyForm?.grant_type;
     const body = ctx.body && typeof ctx.body === 'object' && !Buffer.isBuffer(ctx.body) ? ctx.body : null;
     if (!body) return;
+    if (ctx.status >= 400 && typeof body.error === 'string') {
+      stats.tokenErrors[body.error] = (stats.tokenErrors[body.error] ?? 0) + 1;
+    }
+    if (ctx.status === 200 && grantType === 'refresh_token' && behaviour.deleteAccessOnRotation && body.access_token) {
+      const fresh = await provider.AccessToken.find(body.access_token).catch(() => undefined);
+      for (const key of fresh?.grantId ? [...(grantMembers.get(fresh.grantId) ?? [])] : []) {
+        if (key.startsWith('AccessToken:') && key !== `AccessToken:${body.access_token}`) store.delete(key);
+      }
+    }
+    if (ctx.status === 200 && behaviour.expiresIn !== undefined) {
+      ctx.body = { ...ctx.body, expires_in: behaviour.expiresIn };
+    }
     if (ctx.status === 200) {
+      const body = ctx.body;
       if (profileName === 'textmaster') {
         ctx.body = { ...body, created_at: Math.floor(Date.now() / 1000) };
       } else if (profileName === 'fusio') {
@@ -752,6 +771,11 @@ async function testControl(req, res, url) {
     return sendJson(res, 200, { ok: true, pending: faults.length });
   }
   if (path === '/__test/fault/clear' && post) { faults = []; return sendJson(res, 200, { ok: true }); }
+  if (path === '/__test/behaviour' && post) {
+    if ('expiresIn' in body) behaviour.expiresIn = body.expiresIn === null ? undefined : body.expiresIn;
+    if ('deleteAccessOnRotation' in body) behaviour.deleteAccessOnRotation = Boolean(body.deleteAccessOnRotation);
+    return sendJson(res, 200, { ok: true, behaviour });
+  }
   if (path === '/__test/access-ttl' && post) {
     const s = Number(body.seconds);
     if (!Number.isFinite(s) || s <= 0) return sendJson(res, 400, { error: 'seconds must be positive' });

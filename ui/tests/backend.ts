@@ -110,7 +110,7 @@ export function fakeBackend(init: { connections?: Connection[]; apps?: ProviderA
     list_presets: () => PRESETS,
     list_apps: () => state.apps,
     list_connections: () => state.connections,
-    get_settings: () => ({ refreshMarginSecs: 300, notifications: true, autostartAgent: true }),
+    get_settings: () => ({ refreshMarginSecs: 300, notifications: true, autostartAgent: true, refreshAtLeastEveryDays: 7 }),
     save_settings: (a) => a.settings,
     cancel_connect: () => null,
     open_external: () => null,

@@ -111,7 +111,7 @@ describe('settings', () => {
     await fireEvent.change(input);
     await waitFor(() =>
       expect(be.callsOf('save_settings')).toEqual([
-        { settings: { refreshMarginSecs: 600, notifications: true, autostartAgent: true } },
+        { settings: { refreshMarginSecs: 600, notifications: true, autostartAgent: true, refreshAtLeastEveryDays: 7 } },
       ]),
     );
   });

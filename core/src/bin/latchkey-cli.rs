@@ -175,7 +175,29 @@ fn status_word(c: &ConnectionView) -> &'static str {
         latchkey_core::Status::Refreshing => "refreshing",
         latchkey_core::Status::NeedsReconnect => "needs-reconnect",
         latchkey_core::Status::RevocationPending => "revocation-pending",
+        latchkey_core::Status::WaitingToSave => "waiting-to-save",
     }
+}
+
+/// A refresh whose new tokens the keychain refused (locked) left them in this process's
+/// memory: the provider has already replaced the old refresh token, so they must reach the
+/// keychain before the process ends. Waits (the keychain is polled, never prompted) up to two
+/// minutes.
+async fn save_before_exit(lk: &Latchkey) -> Result<(), Error> {
+    if lk.unsaved_connections().is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "latchkey-cli: the keychain is locked; waiting up to 2 minutes to save the refreshed tokens — unlock it now."
+    );
+    if lk.wait_saved(std::time::Duration::from_secs(120)).await {
+        eprintln!("latchkey-cli: saved.");
+        return Ok(());
+    }
+    Err(Error::Keychain(
+        "the refreshed tokens could not be saved; the connection may need reconnecting once the keychain is unlocked"
+            .into(),
+    ))
 }
 
 fn print_json(v: &impl serde::Serialize) {
@@ -210,12 +232,16 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Token { connection, min_valid } => {
             let c = resolve(&lk, &connection)?;
             let token = lk.access_token(&c.id, min_valid.max(0)).await?;
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", token.expose_secret()).map_err(|e| Error::Internal(e.to_string()))?;
+            {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", token.expose_secret()).map_err(|e| Error::Internal(e.to_string()))?;
+            }
+            save_before_exit(&lk).await?;
         }
         Command::Refresh { connection, json } => {
             let c = resolve(&lk, &connection)?;
             let v = lk.refresh(&c.id).await?;
+            save_before_exit(&lk).await?;
             if json {
                 print_json(&v)
             } else {

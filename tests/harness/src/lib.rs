@@ -189,3 +189,63 @@ fn rand_u32() -> u32 {
 pub fn query(url: &str, key: &str) -> Option<String> {
     url::Url::parse(url).ok()?.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
+
+/// Locks the test keychain's collection (as a screen lock or `Lock` from a desktop would).
+pub fn lock_keychain() {
+    let conn = zbus::blocking::Connection::session().expect("session bus");
+    let svc = zbus::blocking::Proxy::new(
+        &conn,
+        "org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        "org.freedesktop.Secret.Service",
+    )
+    .unwrap();
+    let login = zbus::zvariant::ObjectPath::try_from(LOGIN).unwrap();
+    let _: (Vec<zbus::zvariant::OwnedObjectPath>, zbus::zvariant::OwnedObjectPath) =
+        svc.call("Lock", &(vec![login],)).expect("Lock");
+    assert_eq!(keychain_locked(), Some(true));
+}
+
+/// Unlocks it again without a prompt (gnome-keyring's `UnlockWithMasterPassword`, with the
+/// password `tests/keyring-session.sh` started it with).
+pub fn unlock_keychain() {
+    let conn = zbus::blocking::Connection::session().expect("session bus");
+    let svc = zbus::blocking::Proxy::new(
+        &conn,
+        "org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        "org.freedesktop.Secret.Service",
+    )
+    .unwrap();
+    let (_, session): (zbus::zvariant::OwnedValue, zbus::zvariant::OwnedObjectPath) =
+        svc.call("OpenSession", &("plain", zbus::zvariant::Value::from(""))).expect("OpenSession");
+    let internal = zbus::blocking::Proxy::new(
+        &conn,
+        "org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface",
+    )
+    .unwrap();
+    let login = zbus::zvariant::ObjectPath::try_from(LOGIN).unwrap();
+    let secret = (session.as_ref(), Vec::<u8>::new(), b"latchkey-test-keyring".to_vec(), "text/plain");
+    let () = internal.call("UnlockWithMasterPassword", &(login, secret)).expect("UnlockWithMasterPassword");
+    assert_eq!(keychain_locked(), Some(false));
+}
+
+const LOGIN: &str = "/org/freedesktop/secrets/collection/login";
+
+/// The collection's `Locked` property.
+pub fn keychain_locked() -> Option<bool> {
+    let conn = zbus::blocking::Connection::session().ok()?;
+    let c = zbus::blocking::Proxy::new(&conn, "org.freedesktop.secrets", LOGIN, "org.freedesktop.Secret.Collection")
+        .ok()?;
+    c.get_property::<bool>("Locked").ok()
+}
+
+/// CPU time (user + system) a process has used, from /proc.
+pub fn cpu_time(pid: u32) -> std::time::Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    std::time::Duration::from_millis(ticks * 10)
+}

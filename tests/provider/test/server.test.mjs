@@ -33,7 +33,25 @@ describe('faults and stats', () => {
     }
     const ok = await tokenRequest(srv.url + cfg.token, { grant_type: 'refresh_token', refresh_token: tok.body.refresh_token });
     assert.equal(ok.status, 200, 'the faults did not consume the refresh token');
-    assert.deepEqual(await stats(srv.url), { token: { authorization_code: 0, refresh_token: 3 }, revoke: 0, resource: 0 });
+    assert.deepEqual(await stats(srv.url), { token: { authorization_code: 0, refresh_token: 3 }, tokenErrors: {}, revoke: 0, resource: 0 });
+  });
+
+  it('behaviours: expires_in replaced, old access tokens deleted on rotation, token errors counted', async () => {
+    const { tok } = await connect(srv, cfg);
+    await postJson(`${srv.url}/__test/reset-stats`);
+    await postJson(`${srv.url}/__test/behaviour`, { expiresIn: -100, deleteAccessOnRotation: true });
+    const r = await tokenRequest(srv.url + cfg.token, { grant_type: 'refresh_token', refresh_token: tok.body.refresh_token });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.expires_in, -100);
+    assert.equal((await active(srv.url, tok.body.access_token)).active, false, 'the previous access token is gone');
+    assert.equal((await active(srv.url, r.body.access_token)).active, true);
+    const bogus = await tokenRequest(srv.url + cfg.token, { grant_type: 'refresh_token', refresh_token: 'no-such-token' });
+    assert.equal(bogus.body.error, 'invalid_grant');
+    assert.deepEqual((await stats(srv.url)).tokenErrors, { invalid_grant: 1 });
+    await postJson(`${srv.url}/__test/behaviour`, { expiresIn: null, deleteAccessOnRotation: false });
+    const plain = await tokenRequest(srv.url + cfg.token, { grant_type: 'refresh_token', refresh_token: r.body.refresh_token });
+    assert.equal(plain.body.expires_in, 3600);
+    assert.equal((await active(srv.url, r.body.access_token)).active, true, 'kept when the behaviour is off');
   });
 
   it('custom status and body; drop destroys the socket; resource route', async () => {

@@ -46,6 +46,8 @@ export interface ProviderApp {
   revocationUrl?: string | null;
   userinfoUrl?: string | null;
   connectionCount: number;
+  /** The provider rejected this app's credentials on refresh (its words). */
+  credentialsRejected?: string | null;
 }
 
 export interface AppInput {
@@ -64,7 +66,12 @@ export interface AppInput {
   userinfoUrl?: string | null;
 }
 
-export type ConnectionStatus = 'connected' | 'refreshing' | 'needs_reconnect' | 'revocation_pending';
+export type ConnectionStatus =
+  | 'connected'
+  | 'refreshing'
+  | 'waiting_to_save'
+  | 'needs_reconnect'
+  | 'revocation_pending';
 
 export interface Connection {
   id: string;
@@ -84,6 +91,8 @@ export interface Connection {
   scopesGranted: string[];
   scopesRequested: string[];
   createdAt: number;
+  /** The provider rejected the provider app's credentials (its words): fix the app. */
+  appCredentialsRejected?: string | null;
 }
 
 export interface ConnectStart {
@@ -147,6 +156,8 @@ export interface Settings {
   refreshMarginSecs: number;
   notifications: boolean;
   autostartAgent: boolean;
+  /** Refresh every connection at least this often (days), whatever its token's lifetime. */
+  refreshAtLeastEveryDays: number;
 }
 
 export interface AppInfo {
