@@ -6,18 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{World, lock_keychain, unlock_keychain, world_full};
+use common::{World, lock_keychain, unlock_keychain, wait_for, world_full};
 use latchkey_core::{Clock, PresetId, RedirectMode, Status};
 use secrecy::ExposeSecret;
 use serde_json::json;
-
-async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// Unlocks the keychain however the test ends.
 struct Unlock;

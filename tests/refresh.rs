@@ -7,22 +7,10 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{World, world_full};
-use latchkey_core::{Clock, ErrorCode, PresetId, RedirectMode, Status};
+use common::{World, short_lived, wait_for};
+use latchkey_core::{ErrorCode, PresetId, RedirectMode, Status};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
-
-fn short_lived(profile: &str, ttl: &str) -> World {
-    world_full(profile, Clock::system(), &["--access-ttl", ttl])
-}
-
-async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_refresher_keeps_a_connection_alive_across_rotations() {

@@ -8,23 +8,11 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{World, cpu_time, world_full};
+use common::{World, cpu_time, short_lived, wait_for};
 use latchkey_core::vault::{Vault, app_secret_key, connection_key};
-use latchkey_core::{Clock, ErrorCode, PresetId, RedirectMode, Status};
+use latchkey_core::{ErrorCode, PresetId, RedirectMode, Status};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-
-fn short_lived(profile: &str, ttl: &str) -> World {
-    world_full(profile, Clock::system(), &["--access-ttl", ttl])
-}
-
-async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn agent(w: &World, extra: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_latchkey-agent"))
@@ -251,4 +239,37 @@ async fn rejected_client_credentials_mark_the_app_not_the_connections() {
     cancel.cancel();
     task.await.unwrap();
     w.assert_tokens_work(&c.id).await;
+}
+
+/// After a reconnect, the grant it replaced is revoked at the provider (once the new tokens are
+/// stored), and the new one keeps working; a sign-in that fails after the code exchange (the
+/// profile could not be read) revokes the tokens it got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_revokes_the_replaced_grant_and_a_failed_connect_its_tokens() {
+    use secrecy::ExposeSecret;
+    let w = short_lived("generic", "3600");
+    let c = w.connect(PresetId::Generic, RedirectMode::DeepLink, "read", "alice").await;
+    let old = w.tokens(&c.id).unwrap();
+    let app = w.lk.list_apps().unwrap()[0].clone();
+    let start = w.lk.start_connect(&app.id, Some(&c.id)).await.unwrap();
+    let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
+    let again = w.lk.handle_callback(answer["location"].as_str().unwrap()).await.unwrap();
+    assert_eq!(again.id, c.id);
+    assert_eq!(again.status, Status::Connected);
+    assert!(!w.provider.is_active(old.refresh_token.as_ref().unwrap().expose_secret()).await, "old grant revoked");
+    assert!(!w.provider.is_active(old.access_token.expose_secret()).await);
+    w.assert_tokens_work(&c.id).await;
+    assert!(w.tokens(&c.id).unwrap().generation > old.generation);
+
+    // A fresh app whose profile endpoint fails during the sign-in.
+    let w = short_lived("generic", "3600");
+    let app = w.lk.save_app(common::app_input(&w, PresetId::Generic, RedirectMode::DeepLink, "read")).await.unwrap();
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
+    w.provider.fault("resource", 500, 1).await;
+    let revokes = w.provider.stats().await["revoke"].as_i64().unwrap();
+    assert!(w.lk.handle_callback(answer["location"].as_str().unwrap()).await.is_err());
+    assert!(w.lk.list_connections().unwrap().is_empty());
+    let after = w.provider.stats().await["revoke"].as_i64().unwrap();
+    assert!(after > revokes, "the unused tokens were revoked: {revokes} -> {after}");
 }

@@ -37,6 +37,7 @@ pub fn app(base: &str, client_id: &str) -> ProviderApp {
         auth_method: None,
         has_secret: true,
         credentials_rejected: None,
+        superseded_shares_grant: false,
         created_at: now(),
     }
 }

@@ -222,6 +222,7 @@ mod tests {
             auth_method: None,
             has_secret: false,
             credentials_rejected: None,
+            superseded_shares_grant: false,
             created_at: 0,
         }
     }

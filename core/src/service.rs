@@ -510,6 +510,7 @@ impl Latchkey {
             has_secret: secret.is_some() || existing.as_ref().is_some_and(|a| a.has_secret),
             // Editing the app is the fix for rejected credentials: its connections refresh again.
             credentials_rejected: None,
+            superseded_shares_grant: existing.as_ref().is_some_and(|a| a.superseded_shares_grant),
             created_at: existing.as_ref().map(|a| a.created_at).unwrap_or_else(|| self.now()),
         };
         if preset.discovery {
@@ -708,10 +709,88 @@ impl Latchkey {
             now,
         )
         .await?;
-        let profile =
-            api::fetch_profile(&self.inner.http, &endpoints, app.preset.preset().profile_style, &tokens.access_token)
-                .await?;
-        self.save_connection(&app, flow, profile, tokens).await
+        let style = app.preset.preset().profile_style;
+        let saved = match api::fetch_profile(&self.inner.http, &endpoints, style, &tokens.access_token).await {
+            Ok(profile) => self.save_connection(&app, flow, profile, tokens.clone()).await,
+            Err(e) => Err(e),
+        };
+        match saved {
+            Ok((view, superseded)) => {
+                if let Some(old) = superseded {
+                    self.revoke_superseded(&app, &view.id, &old, &tokens).await;
+                }
+                Ok(view)
+            }
+            Err(e) => {
+                // Tokens nobody will use are not left live at the provider — unless another
+                // connection of this app might share their grant (grant-based servers revoke
+                // every token of a grant at once).
+                let alone = self.load().is_ok_and(|d| d.connections.iter().all(|c| c.app_id != app.id));
+                if alone && !matches!(endpoints.revocation, crate::endpoints::Revocation::None(_)) {
+                    match oauth::revoke(&self.inner.http, &endpoints, &client, &tokens).await {
+                        Ok(_) => {
+                            log::info!("sign-in {} failed after the code exchange; its tokens were revoked", flow.id)
+                        }
+                        Err(r) => {
+                            log::warn!("sign-in {}: the unused tokens could not be revoked ({})", flow.id, r.code())
+                        }
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// After a reconnect, revokes the grant the new one replaced (only once the new tokens are
+    /// stored). Some servers tie both sign-ins to one grant and end them together: the new
+    /// token is checked afterwards, and if it died the app is marked so replaced sign-ins are
+    /// never revoked there again, and the connection asks for one more sign-in.
+    async fn revoke_superseded(&self, app: &ProviderApp, connection_id: &str, old: &TokenSet, new: &TokenSet) {
+        use secrecy::ExposeSecret as _;
+        let Ok(endpoints) = app.endpoints() else { return };
+        let same = |a: Option<&SecretString>, b: Option<&SecretString>| {
+            a.map(|s| s.expose_secret().to_owned()) == b.map(|s| s.expose_secret().to_owned())
+        };
+        if app.superseded_shares_grant
+            || matches!(endpoints.revocation, crate::endpoints::Revocation::None(_))
+            || (same(Some(&old.access_token), Some(&new.access_token))
+                && same(old.refresh_token.as_ref(), new.refresh_token.as_ref()))
+        {
+            return;
+        }
+        let Ok(secret) = self.client_secret(&app.id).await else { return };
+        let client = Client { id: &app.client_id, secret: secret.as_ref() };
+        match oauth::revoke(&self.inner.http, &endpoints, &client, old).await {
+            Ok(oauth::Revoked::AtProvider) => {
+                log::info!("connection {connection_id}: the replaced sign-in was revoked")
+            }
+            Ok(_) => return,
+            Err(e) => {
+                log::warn!("connection {connection_id}: the replaced sign-in could not be revoked ({})", e.code());
+                return;
+            }
+        }
+        let style = app.preset.preset().profile_style;
+        if let Err(Error::Http { status: 401, .. }) =
+            api::fetch_profile(&self.inner.http, &endpoints, style, &new.access_token).await
+        {
+            log::warn!("connection {connection_id}: revoking the replaced sign-in ended the new one too");
+            let (app_id, id) = (app.id.clone(), connection_id.to_owned());
+            let _ = self
+                .update(move |d| {
+                    if let Some(a) = d.apps.iter_mut().find(|a| a.id == app_id) {
+                        a.superseded_shares_grant = true;
+                    }
+                    let c = d.connection_mut(&id)?;
+                    c.status = Status::NeedsReconnect;
+                    c.last_error = Some(
+                        "The provider ended this sign-in together with the one it replaced (it ties them to one grant). Reconnect once more; Latchkey will not revoke replaced sign-ins at this provider again.".into(),
+                    );
+                    Ok(())
+                })
+                .await;
+            self.emit(Event::ConnectionsChanged);
+        }
     }
 
     async fn save_connection(
@@ -720,7 +799,7 @@ impl Latchkey {
         flow: &PendingFlow,
         profile: Profile,
         mut tokens: TokenSet,
-    ) -> Result<ConnectionView> {
+    ) -> Result<(ConnectionView, Option<TokenSet>)> {
         let data = self.load()?;
         let existing =
             data.connections.iter().find(|c| c.app_id == app.id && c.account_id == profile.id).map(|c| c.id.clone());
@@ -731,11 +810,13 @@ impl Latchkey {
             Some(id) => Some(self.hold_refresh_lock(id).await?),
             None => None,
         };
+        let mut superseded = None;
         if let Some(id) = &existing {
-            let previous = self.stored_tokens(id).await.map(|t| t.generation).unwrap_or(0);
+            let previous = self.stored_tokens(id).await.ok();
             let cached = data.connection(id).map(|c| c.token_generation).unwrap_or(0);
-            tokens.generation = previous.max(cached) + 1;
+            tokens.generation = previous.as_ref().map_or(0, |t| t.generation).max(cached) + 1;
             self.inner.pending.lock().expect("pending").remove(id);
+            superseded = previous;
         }
         let key = connection_key(&id);
         let secret = tokens.to_vault_string();
@@ -767,7 +848,7 @@ impl Latchkey {
             })
             .await;
         match saved {
-            Ok(v) => Ok(v),
+            Ok(v) => Ok((v, superseded)),
             Err(e) => {
                 // Keep the keychain consistent with the list: a new entry nobody lists is removed.
                 if existing.is_none() {

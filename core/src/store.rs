@@ -66,6 +66,10 @@ pub struct ProviderApp {
     /// connections are not refreshed until the app is edited. The provider's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_rejected: Option<String>,
+    /// Revoking a sign-in that a reconnect replaced also ended the new one here (the server
+    /// ties both to one grant): replaced sign-ins are no longer revoked at this provider.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub superseded_shares_grant: bool,
     /// When it was added.
     pub created_at: Timestamp,
 }

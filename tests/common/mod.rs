@@ -122,3 +122,17 @@ impl World {
 
 #[allow(unused_imports)]
 pub use latchkey_harness::{cpu_time, keychain_locked, lock_keychain, unlock_keychain};
+
+/// A world whose provider issues access tokens living `ttl` seconds.
+pub fn short_lived(profile: &str, ttl: &str) -> World {
+    world_full(profile, Clock::system(), &["--access-ttl", ttl])
+}
+
+/// Polls `f` every 200 ms until it holds, failing the test after `secs`.
+pub async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
