@@ -572,6 +572,7 @@ fn main() {
         let config = latchkey_core::Config {
             data_dir: work.join("data-connect"),
             keyring_service: "app.latchkey.bench.connect".into(),
+            flow_timeout_secs: latchkey_core::flow::FLOW_TTL_SECS,
         };
         let o = rt.block_on(connect::run(&provider, &config, runs));
         b.figure(
