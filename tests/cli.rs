@@ -275,6 +275,7 @@ async fn connect_loopback_survives_a_wrong_state_and_idle_connections() {
     let redirect = url::Url::parse(&latchkey_harness::query(url.trim(), "redirect_uri").unwrap()).unwrap();
     let (port, path) = (redirect.port().unwrap(), redirect.path().to_owned());
     assert!(path.starts_with("/oauth/callback/"), "its own path: {path}");
+    let t0 = std::time::Instant::now();
     let idle: Vec<_> = (0..20).map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
     let answer = w.provider.sign_in(url.trim(), "alice", true).await;
     let location = answer["location"].as_str().unwrap().to_owned();
@@ -293,6 +294,8 @@ async fn connect_loopback_survives_a_wrong_state_and_idle_connections() {
     assert_eq!(page.status(), 200);
     let status = tokio::task::spawn_blocking(move || wait_at_most(&mut child, 30)).await.unwrap();
     assert_eq!(status.and_then(|s| s.code()), Some(0));
+    // Idle connections cost about one read timeout (3 s), not one each.
+    assert!(t0.elapsed() < Duration::from_secs(12), "{:?}", t0.elapsed());
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     let conn: serde_json::Value = serde_json::from_str(&rest).unwrap();
