@@ -26,6 +26,7 @@ pub async fn seed(lk: &Latchkey, url: &str, profile: &str) -> Result<()> {
         token_url: None,
         revocation_url: None,
         userinfo_url: None,
+        callback_id: None,
     })
     .await?;
     log::info!("demo provider app added for {url}");

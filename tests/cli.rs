@@ -233,3 +233,110 @@ async fn labels_name_connections() {
     assert!(cli(&w, &["label", "work", ""]).status.success());
     assert_eq!(cli(&w, &["token", "work"]).status.code(), Some(3));
 }
+
+/// `GET target` on a loopback port; returns the HTTP status.
+fn loopback_status(port: u16, target: &str) -> u16 {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// Waits for a child for at most `secs` seconds.
+fn wait_at_most(child: &mut std::process::Child, secs: u64) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_loopback_survives_a_wrong_state_and_idle_connections() {
+    let (w, app) = setup("rememberizer", PresetId::Rememberizer, RedirectMode::DeepLink, "read", "3600").await;
+    let mut child = Command::new(CLI)
+        .args(["connect", &app, "--loopback", "--no-browser", "--json"])
+        .envs(w.child_env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut url = String::new();
+    out.read_line(&mut url).unwrap();
+    let redirect = url::Url::parse(&latchkey_harness::query(url.trim(), "redirect_uri").unwrap()).unwrap();
+    let (port, path) = (redirect.port().unwrap(), redirect.path().to_owned());
+    assert!(path.starts_with("/oauth/callback/"), "its own path: {path}");
+    let t0 = std::time::Instant::now();
+    let idle: Vec<_> = (0..20).map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    let answer = w.provider.sign_in(url.trim(), "alice", true).await;
+    let location = answer["location"].as_str().unwrap().to_owned();
+    let state = latchkey_harness::query(&location, "state").unwrap();
+    let real = location[location.find(&path).unwrap()..].to_owned();
+    let forged = real.replace(&state, "forged-state");
+    let (f, p) = (forged.clone(), path.clone());
+    let statuses = tokio::task::spawn_blocking(move || {
+        [loopback_status(port, &f), loopback_status(port, &format!("{p}?code=x")), loopback_status(port, "/")]
+    })
+    .await
+    .unwrap();
+    assert_eq!(statuses, [400, 400, 404]);
+    assert!(child.try_wait().unwrap().is_none(), "still waiting for the browser");
+    let page = latchkey_harness::client().get(&location).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let status = tokio::task::spawn_blocking(move || wait_at_most(&mut child, 30)).await.unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    // Idle connections cost about one read timeout (3 s), not one each.
+    assert!(t0.elapsed() < Duration::from_secs(12), "{:?}", t0.elapsed());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let conn: serde_json::Value = serde_json::from_str(&rest).unwrap();
+    assert_eq!(conn["email"], "alice@example.com");
+    w.assert_tokens_work(conn["id"].as_str().unwrap()).await;
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_loopback_times_out_as_it_says() {
+    let (w, app) = setup("rememberizer", PresetId::Rememberizer, RedirectMode::DeepLink, "read", "3600").await;
+    let mut child = Command::new(CLI)
+        .args(["connect", &app, "--loopback", "--no-browser"])
+        .envs(w.child_env())
+        .env("LATCHKEY_FLOW_TIMEOUT_SECS", "3")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut url = String::new();
+    out.read_line(&mut url).unwrap();
+    let redirect = url::Url::parse(&latchkey_harness::query(url.trim(), "redirect_uri").unwrap()).unwrap();
+    // A stray request (it used to end the listener, and with it the timeout).
+    assert_eq!(loopback_status(redirect.port().unwrap(), &format!("{}?code=x&state=y", redirect.path())), 400);
+    let started = std::time::Instant::now();
+    let status = wait_at_most(&mut child, 20).expect("latchkey-cli connect ended by itself");
+    assert!(started.elapsed() < Duration::from_secs(7), "{:?}", started.elapsed());
+    assert_eq!(status.code(), Some(1), "the documented exit code of a failed sign-in");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("up to 3 seconds"), "{err}");
+    assert!(err.contains("not completed within 3 seconds"), "{err}");
+    assert!(w.lk.list_connections().unwrap().is_empty());
+    // A nonsense timeout is bad usage.
+    let o = Command::new(CLI)
+        .args(["list"])
+        .envs(w.child_env())
+        .env("LATCHKEY_FLOW_TIMEOUT_SECS", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -16,15 +16,17 @@ async fn rememberizer_custom_scheme_connect_reconnect_and_second_account() {
         w.lk.save_app(app_input(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read offline_access"))
             .await
             .unwrap();
-    assert_eq!(app.redirect_uri.as_deref(), Some("app.latchkey:/oauth/callback"));
+    // Its own callback path (RFC 9700 §4.4.2), registered and sent exactly.
+    let own = app.redirect_uri.clone().unwrap();
+    assert!(own.starts_with("app.latchkey:/oauth/callback/") && own.len() > 30, "{own}");
     assert!(app.has_secret);
 
     let start = w.lk.start_connect(&app.id, None).await.unwrap();
-    assert_eq!(query(&start.authorize_url, "redirect_uri").as_deref(), Some("app.latchkey:/oauth/callback"));
+    assert_eq!(query(&start.authorize_url, "redirect_uri").as_deref(), Some(own.as_str()));
     assert_eq!(query(&start.authorize_url, "code_challenge_method").as_deref(), Some("S256"));
     let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
     let location = answer["location"].as_str().unwrap();
-    assert!(location.starts_with("app.latchkey:/oauth/callback?"), "{answer}");
+    assert!(location.starts_with(&format!("{own}?")), "{answer}");
 
     // A forged callback (wrong state) is rejected and changes nothing.
     let forged = location.replace(&query(location, "state").unwrap(), "forged-state");
@@ -166,7 +168,8 @@ async fn fusio_loopback_with_basic_auth_and_discovery() {
     let app = w.lk.save_app(app_input(&w, PresetId::Fusio, RedirectMode::Loopback, "consumer")).await.unwrap();
     let start = w.lk.start_connect(&app.id, None).await.unwrap();
     let redirect = query(&start.authorize_url, "redirect_uri").unwrap();
-    assert!(redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/oauth/callback"), "{redirect}");
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+    assert!(redirect.ends_with(&format!("/oauth/callback/{}", app.callback_id.as_deref().unwrap())), "{redirect}");
     let mut events = w.lk.subscribe();
     let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
     let location = answer["location"].as_str().unwrap();
@@ -213,7 +216,7 @@ async fn generic_discovery_and_the_iss_check() {
     assert_eq!(query(&location, "iss").as_deref(), Some(w.provider.issuer.as_str()));
     // The provider says it always sends iss: a callback without it is rejected (RFC 9207).
     let stripped = url::Url::parse_with_params(
-        "app.latchkey:/oauth/callback",
+        app.redirect_uri.as_deref().unwrap(),
         [("code", query(&location, "code").unwrap()), ("state", query(&location, "state").unwrap())],
     )
     .unwrap();
@@ -299,5 +302,159 @@ async fn wrong_client_secret_is_invalid_client() {
     assert_eq!(err.code(), ErrorCode::ProviderRejected);
     assert!(err.to_string().contains("invalid_client"), "{err}");
     assert!(err.to_string().contains("client id or secret"), "{err}");
+    assert!(w.lk.list_connections().unwrap().is_empty());
+}
+
+/// `GET target` on the loopback port; returns the status line's code and the page.
+async fn loopback_get(port: u16, target: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    (out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0), out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_wrong_state_and_idle_connections_do_not_stop_the_real_redirect() {
+    let w = world("rememberizer");
+    let app = w.lk.save_app(app_input(&w, PresetId::Rememberizer, RedirectMode::Loopback, "read")).await.unwrap();
+    let mut events = w.lk.subscribe();
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let redirect = url::Url::parse(&query(&start.authorize_url, "redirect_uri").unwrap()).unwrap();
+    let (port, path) = (redirect.port().unwrap(), redirect.path().to_owned());
+    // Local processes that connect and say nothing — more than the listener serves at once —
+    // and one that drips a byte.
+    let t0 = std::time::Instant::now();
+    let mut idle = vec![];
+    for _ in 0..20 {
+        idle.push(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+    let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
+    let location = answer["location"].as_str().unwrap().to_owned();
+    let real = &location[location.find(&path).unwrap()..];
+    let state = query(&location, "state").unwrap();
+    // Another state, no state, a repeated state, another path: answered, nothing changes.
+    let forged = real.replace(&state, "forged-state");
+    let (status, page) = loopback_get(port, &forged).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("does not belong to the sign-in in progress"), "{page}");
+    assert_eq!(loopback_get(port, &format!("{path}?code=x")).await.0, 400);
+    assert_eq!(loopback_get(port, &format!("{real}&state={state}")).await.0, 400);
+    assert_eq!(loopback_get(port, &real.replace(&path, "/oauth/callback")).await.0, 404);
+    assert_eq!(loopback_get(port, "/favicon.ico").await.0, 404);
+    assert!(w.lk.list_connections().unwrap().is_empty());
+    assert!(events.try_recv().is_err(), "no sign-in ended");
+    assert_eq!(w.provider.stats().await["token"]["authorization_code"], 0);
+    // The browser's redirect still completes the sign-in; the idle connections delayed all of
+    // this by about one read timeout (served one at a time they would take 20 of them).
+    let page = latchkey_harness::client().get(&location).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let read_timeout = latchkey_core::loopback::READ_TIMEOUT;
+    assert!(t0.elapsed() < read_timeout * 2 + std::time::Duration::from_secs(3), "{:?}", t0.elapsed());
+    let conn = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), events.recv()).await.unwrap().unwrap() {
+            Event::ConnectFinished { flow_id, result } if flow_id == start.flow_id => break result.unwrap(),
+            _ => continue,
+        }
+    };
+    assert_eq!(conn.email.as_deref(), Some("alice@example.com"));
+    w.assert_tokens_work(&conn.id).await;
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_sign_in_times_out_even_while_probed() {
+    let w = world("rememberizer");
+    w.lk.set_flow_timeout(3);
+    let app = w.lk.save_app(app_input(&w, PresetId::Rememberizer, RedirectMode::Loopback, "read")).await.unwrap();
+    let mut events = w.lk.subscribe();
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let redirect = url::Url::parse(&query(&start.authorize_url, "redirect_uri").unwrap()).unwrap();
+    let port = redirect.port().unwrap();
+    // A stray request first: it used to end the listener, and the timeout with it.
+    assert_eq!(loopback_get(port, &format!("{}?code=x&state=y", redirect.path())).await.0, 400);
+    let err = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), events.recv()).await.unwrap().unwrap() {
+            Event::ConnectFinished { flow_id, result } if flow_id == start.flow_id => break result.unwrap_err(),
+            _ => continue,
+        }
+    };
+    assert_eq!(err.code, ErrorCode::Flow);
+    assert!(err.message.contains("not completed within 3 seconds"), "{}", err.message);
+    // The port is closed and the flow is gone.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err());
+    assert!(w.lk.submit_code(&start.flow_id, "abc").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_at_another_provider_apps_address_is_a_mix_up_and_changes_nothing() {
+    let w = world("rememberizer");
+    // Two provider apps without an issuer to check (Rememberizer has no discovery).
+    let mut first = app_input(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read");
+    first.name = "Honest".into();
+    let honest = w.lk.save_app(first).await.unwrap();
+    let mut second = app_input(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read");
+    second.name = "Other".into();
+    let other = w.lk.save_app(second).await.unwrap();
+    assert_ne!(honest.redirect_uri, other.redirect_uri, "each app has its own redirect URI");
+    // A sign-in starts at "Other"; an attacker swaps in the honest app's redirect URI (RFC 9700
+    // §4.4.1): the provider answers there, with the state of the Other sign-in.
+    let start = w.lk.start_connect(&other.id, None).await.unwrap();
+    let mut swapped = url::Url::parse(&start.authorize_url).unwrap();
+    let pairs: Vec<(String, String)> = swapped
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "redirect_uri" { honest.redirect_uri.clone().unwrap() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    swapped.query_pairs_mut().clear().extend_pairs(pairs);
+    let answer = w.provider.sign_in(swapped.as_str(), "alice", true).await;
+    let location = answer["location"].as_str().unwrap().to_owned();
+    assert!(location.starts_with(honest.redirect_uri.as_deref().unwrap()), "{location}");
+    let err = w.lk.handle_callback(&location).await.unwrap_err();
+    assert!(matches!(err, latchkey_core::Error::UnknownCallback(_)), "{err}");
+    assert!(err.to_string().contains("another address"), "{err}");
+    assert_eq!(w.provider.stats().await["token"]["authorization_code"], 0, "the code was never sent anywhere");
+    assert!(w.lk.list_connections().unwrap().is_empty());
+    // Nothing changed: the sign-in is still pending and completes at its own address.
+    let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
+    let conn = w.lk.handle_callback(answer["location"].as_str().unwrap()).await.unwrap();
+    assert_eq!(conn.app_id, other.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_while_discovery_is_unreachable_keeps_the_issuer() {
+    let w = world("generic");
+    let app = w.lk.save_app(app_input(&w, PresetId::Generic, RedirectMode::DeepLink, "read")).await.unwrap();
+    let stored_issuer = |w: &common::World| {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(w.data_dir.join("latchkey.json")).unwrap()).unwrap();
+        (v["apps"][0]["issuer"].clone(), v["apps"][0]["issRequired"].clone())
+    };
+    assert_eq!(stored_issuer(&w), (serde_json::json!(w.provider.issuer), serde_json::json!(true)));
+    // Every request is dropped while the app is edited.
+    w.provider.control("/__test/fault", serde_json::json!({"route": "any", "drop": true, "count": 50})).await;
+    let mut edit = app_input(&w, PresetId::Generic, RedirectMode::DeepLink, "read profile");
+    edit.id = Some(app.id.clone());
+    edit.client_secret = None;
+    let edited = w.lk.save_app(edit).await.unwrap();
+    w.provider.control("/__test/fault/clear", serde_json::json!({})).await;
+    assert_eq!(edited.scopes, "read profile");
+    assert_eq!(edited.redirect_uri, app.redirect_uri, "an app keeps its address");
+    assert_eq!(stored_issuer(&w), (serde_json::json!(w.provider.issuer), serde_json::json!(true)));
+    // And the RFC 9207 check is still on: an answer without iss is rejected.
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let location =
+        w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
+    let stripped = url::Url::parse_with_params(
+        app.redirect_uri.as_deref().unwrap(),
+        [("code", query(&location, "code").unwrap()), ("state", query(&location, "state").unwrap())],
+    )
+    .unwrap();
+    let err = w.lk.handle_callback(stripped.as_str()).await.unwrap_err();
+    assert!(err.to_string().contains("did not"), "{err}");
     assert!(w.lk.list_connections().unwrap().is_empty());
 }

@@ -35,6 +35,7 @@ pub async fn run(p: &TestProvider, config: &Config, runs: usize) -> Outcome {
             token_url: None,
             revocation_url: None,
             userinfo_url: None,
+            callback_id: None,
         })
         .await
         .expect("provider app");

@@ -573,6 +573,7 @@ fn main() {
             data_dir: work.join("data-connect"),
             keyring_service: "app.latchkey.bench.connect".into(),
             min_refresh_interval_secs: latchkey_core::service::MIN_REFRESH_INTERVAL_SECS,
+            flow_timeout_secs: latchkey_core::flow::FLOW_TTL_SECS,
         };
         let o = rt.block_on(connect::run(&provider, &config, runs));
         b.figure(

@@ -210,6 +210,7 @@ async fn latchkey_round(w: &World, n: usize) -> (f64, usize) {
         data_dir: w.data_dir.clone(),
         keyring_service: w.service.clone(),
         min_refresh_interval_secs: latchkey_core::service::MIN_REFRESH_INTERVAL_SECS,
+        flow_timeout_secs: latchkey_core::flow::FLOW_TTL_SECS,
     })
     .expect("open latchkey");
     let path = lk.data_dir().join("latchkey.json");

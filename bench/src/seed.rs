@@ -28,6 +28,7 @@ pub fn app(base: &str, client_id: &str) -> ProviderApp {
         client_id: client_id.into(),
         scopes: "read offline_access".into(),
         redirect_mode: RedirectMode::DeepLink,
+        callback_id: None,
         authorize_url: None,
         token_url: None,
         revocation_url: None,

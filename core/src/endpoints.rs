@@ -213,6 +213,7 @@ mod tests {
             client_id: "c".into(),
             scopes: String::new(),
             redirect_mode: RedirectMode::Loopback,
+            callback_id: None,
             authorize_url: None,
             token_url: None,
             revocation_url: None,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use oauth2::{CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
 use url::Url;
@@ -12,7 +13,8 @@ use crate::endpoints::Endpoints;
 use crate::error::{Error, OAuthError, Result};
 use crate::provider::RedirectMode;
 
-/// A pending authorization expires after ten minutes (SPEC §2).
+/// A pending authorization expires after ten minutes (SPEC §2) unless configured otherwise
+/// ([`crate::Config::flow_timeout_secs`]).
 pub const FLOW_TTL_SECS: i64 = 600;
 /// The message for a callback when nothing is waiting for one.
 pub const NO_FLOW: &str = "No sign-in is in progress, so the link was ignored. Start one with Connect account.";
@@ -77,9 +79,16 @@ pub struct FlowRequest<'a> {
 }
 
 /// The set of pending flows.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Flows {
     pending: Mutex<HashMap<String, PendingFlow>>,
+    ttl: AtomicI64,
+}
+
+impl Default for Flows {
+    fn default() -> Self {
+        Self { pending: Mutex::default(), ttl: AtomicI64::new(FLOW_TTL_SECS) }
+    }
 }
 
 /// What a callback carried (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207).
@@ -130,6 +139,16 @@ pub fn parse_callback(url: &str) -> Result<(String, CallbackParams)> {
 }
 
 impl Flows {
+    /// How long a flow started from now on stays pending, in seconds (at least 1).
+    pub fn set_ttl(&self, secs: i64) {
+        self.ttl.store(secs.max(1), Ordering::Relaxed);
+    }
+
+    /// The current lifetime of a new flow, in seconds.
+    pub fn ttl(&self) -> i64 {
+        self.ttl.load(Ordering::Relaxed)
+    }
+
     /// Starts a flow: a fresh `state` (256 random bits) and PKCE S256 pair; returns the flow's
     /// id and authorization URL.
     pub fn begin(&self, endpoints: &Endpoints, req: FlowRequest<'_>, now: Timestamp) -> (String, Url, Timestamp) {
@@ -151,7 +170,7 @@ impl Flows {
             q.append_pair("code_challenge", challenge.as_str());
             q.append_pair("code_challenge_method", "S256");
         }
-        let expires_at = now + FLOW_TTL_SECS;
+        let expires_at = now + self.ttl();
         let flow = PendingFlow {
             id: id.clone(),
             verifier,
@@ -185,11 +204,24 @@ impl Flows {
     }
 
     /// Takes the flow a redirect belongs to, checking everything SPEC §2 requires. An unknown
-    /// `state` changes nothing; a known one is used up whatever the outcome (one use).
+    /// `state`, or an answer that arrived at another address than its flow's redirect URI
+    /// (another provider app's path: a mix-up, RFC 9700 §4.4.2), changes nothing; a known state
+    /// at the right address is used up whatever the outcome (one use).
     ///
     /// On success returns the flow and the authorization code. An `error` from the provider
     /// returns the flow with the error, so the caller can report it on that flow.
     pub fn take_callback(&self, url: &str, now: Timestamp) -> Result<(PendingFlow, Result<String>)> {
+        self.take_callback_for(url, now, None)
+    }
+
+    /// [`Flows::take_callback`] that accepts only the flow `only` (a loopback listener answers
+    /// its own sign-in, never another one's): another flow's state is treated as unknown.
+    pub fn take_callback_for(
+        &self,
+        url: &str,
+        now: Timestamp,
+        only: Option<&str>,
+    ) -> Result<(PendingFlow, Result<String>)> {
         let (base, p) = parse_callback(url)?;
         let mut pending = self.pending.lock().expect("flows lock");
         pending.retain(|_, f| f.expires_at > now);
@@ -199,13 +231,31 @@ impl Flows {
         let Some(state) = p.state.as_deref() else {
             return Err(Error::UnknownCallback("the sign-in link carries no state; it was ignored".into()));
         };
-        let Some(flow) = pending.remove(state) else {
-            return Err(Error::UnknownCallback(
-                "the sign-in link does not belong to the sign-in in progress; it was ignored".into(),
-            ));
+        let not_ours = || {
+            Error::UnknownCallback("the sign-in link does not belong to the sign-in in progress; it was ignored".into())
         };
+        let Some(flow) = pending.get(state) else {
+            return Err(not_ours());
+        };
+        if only.is_some_and(|id| id != flow.id) {
+            return Err(not_ours());
+        }
+        // The answer must arrive where the request said it should (RFC 6749 §3.1.2); with one
+        // redirect path per provider app this is also the mix-up defence of RFC 9700 §4.4.2.
+        if let Some(expected) = &flow.redirect_uri
+            && flow.mode != RedirectMode::Paste
+            && base != *expected
+            && !same_loopback(&base, expected)
+        {
+            return Err(Error::UnknownCallback(
+                "the sign-in answer arrived at another address than the sign-in in progress expects \
+                 (another provider app's); it was ignored"
+                    .into(),
+            ));
+        }
+        let flow = pending.remove(state).expect("found above");
         drop(pending);
-        let outcome = check(&flow, &base, &p);
+        let outcome = check(&flow, &p);
         Ok((flow, outcome))
     }
 
@@ -249,15 +299,7 @@ impl Flows {
     }
 }
 
-fn check(flow: &PendingFlow, base: &str, p: &CallbackParams) -> Result<String> {
-    // The answer must arrive where the request said it should (RFC 6749 §3.1.2).
-    if let Some(expected) = &flow.redirect_uri
-        && flow.mode != RedirectMode::Paste
-        && base != *expected
-        && !same_loopback(base, expected)
-    {
-        return Err(Error::Flow("the sign-in answer arrived at an unexpected address; it was rejected".into()));
-    }
+fn check(flow: &PendingFlow, p: &CallbackParams) -> Result<String> {
     // RFC 9207 mix-up defence.
     match (&p.iss, &flow.issuer) {
         (Some(iss), Some(expected)) if iss != expected => {
@@ -398,7 +440,6 @@ mod tests {
         let cases = [
             ("app.latchkey:/oauth/callback?code=a&iss=https%3A%2F%2Fevil.example", "came from https://evil.example"),
             ("app.latchkey:/oauth/callback?code=a", "did not"),
-            ("app.latchkey://oauth/callback?code=a&iss=https%3A%2F%2Fp.example", "unexpected address"),
             (
                 "app.latchkey:/oauth/callback?error=access_denied&error_description=No+thanks&iss=https%3A%2F%2Fp.example",
                 "No thanks",
@@ -412,6 +453,52 @@ mod tests {
             assert!(err.contains(want), "{cb}: {err}");
         }
         assert!(flows.is_empty(), "every used state is gone");
+    }
+
+    #[test]
+    fn an_answer_at_another_apps_address_changes_nothing() {
+        let flows = Flows::default();
+        let e = endpoints(None, false);
+        let (id, url, _) = flows.begin(
+            &e,
+            FlowRequest {
+                app_id: "app-b",
+                client_id: "cid",
+                scopes: vec![],
+                redirect_uri: Some("app.latchkey:/oauth/callback/bbbb".into()),
+                mode: RedirectMode::DeepLink,
+                reconnect: None,
+            },
+            1000,
+        );
+        let state = query(&url, "state").unwrap();
+        for other in
+            ["app.latchkey:/oauth/callback/aaaa", "app.latchkey:/oauth/callback", "app.latchkey://oauth/callback/bbbb"]
+        {
+            let err = flows.take_callback(&format!("{other}?code=stolen&state={state}"), 1001).unwrap_err();
+            assert!(matches!(err, Error::UnknownCallback(_)), "{other}: {err}");
+            assert!(err.to_string().contains("another address"), "{err}");
+        }
+        // Still pending: the real answer completes it.
+        let (flow, code) =
+            flows.take_callback(&format!("app.latchkey:/oauth/callback/bbbb?code=real&state={state}"), 1001).unwrap();
+        assert_eq!((flow.id.as_str(), code.unwrap().as_str()), (id.as_str(), "real"));
+    }
+
+    #[test]
+    fn a_listener_takes_only_its_own_flow_and_ttl_is_configurable() {
+        let flows = Flows::default();
+        flows.set_ttl(5);
+        let (a, url_a) = begin(&flows, &endpoints(None, false));
+        let (b, _) = begin(&flows, &endpoints(None, false));
+        let cb = format!("app.latchkey:/oauth/callback?code=abc&state={}", query(&url_a, "state").unwrap());
+        assert!(matches!(flows.take_callback_for(&cb, 1001, Some(&b)), Err(Error::UnknownCallback(_))));
+        assert_eq!(flows.take_callback_for(&cb, 1001, Some(&a)).unwrap().0.id, a);
+        // Five seconds later b has expired.
+        let (_, url_c) = begin(&flows, &endpoints(None, false));
+        let cb = format!("app.latchkey:/oauth/callback?code=abc&state={}", query(&url_c, "state").unwrap());
+        assert!(flows.take_callback(&cb, 1005).is_err());
+        assert!(flows.is_empty());
     }
 
     #[test]

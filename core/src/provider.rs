@@ -14,8 +14,22 @@ pub const DEEP_LINK_REDIRECT: &str = "app.latchkey:/oauth/callback";
 pub const URL_SCHEME: &str = "app.latchkey";
 /// Out-of-band redirect URI: the provider shows the code (TextMaster).
 pub const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";
-/// The loopback callback path (RFC 8252 §7.3).
+/// The loopback callback path (RFC 8252 §7.3), shared by apps saved before each app had its own.
 pub const LOOPBACK_PATH: &str = "/oauth/callback";
+
+/// The callback path of a provider app: `/oauth/callback/<callback_id>`, or the shared
+/// `/oauth/callback` for an app without one (saved by an earlier version).
+pub fn callback_path(callback_id: Option<&str>) -> String {
+    match callback_id {
+        Some(id) => format!("{LOOPBACK_PATH}/{id}"),
+        None => LOOPBACK_PATH.to_owned(),
+    }
+}
+
+/// Whether `id` can be a callback path segment: 4 to 32 characters of `0-9a-z`.
+pub fn valid_callback_id(id: &str) -> bool {
+    (4..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+}
 
 /// Which preset a provider app follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -15,10 +15,12 @@ use crate::api::{self, Profile};
 use crate::clock::{Clock, Timestamp};
 use crate::endpoints::{apply_metadata, discover};
 use crate::error::{Error, ErrorCode, Result};
-use crate::flow::{FlowRequest, Flows, PendingFlow};
-use crate::loopback::{Loopback, browser_page};
+use crate::flow::{FLOW_TTL_SECS, FlowRequest, Flows, PendingFlow};
+use crate::loopback::{Answer, Loopback, browser_page};
 use crate::oauth::{self, Client};
-use crate::provider::{DEEP_LINK_REDIRECT, OOB_REDIRECT, PresetId, RedirectMode, check_endpoint};
+use crate::provider::{
+    OOB_REDIRECT, PresetId, RedirectMode, URL_SCHEME, callback_path, check_endpoint, valid_callback_id,
+};
 use crate::refresh::describe;
 use crate::store::{Connection, Data, ProviderApp, Status, Store};
 use crate::token::{TokenSet, split_scopes};
@@ -38,6 +40,8 @@ pub struct Config {
     /// the provider says about lifetimes (30 s; `LATCHKEY_MIN_REFRESH_INTERVAL_SECS` for tests
     /// and demos with seconds-long tokens).
     pub min_refresh_interval_secs: i64,
+    /// How long a sign-in waits for its answer, in seconds (10 minutes; SPEC §2).
+    pub flow_timeout_secs: i64,
 }
 
 /// The default of [`Config::min_refresh_interval_secs`].
@@ -46,6 +50,7 @@ pub const MIN_REFRESH_INTERVAL_SECS: i64 = 30;
 impl Config {
     /// From `LATCHKEY_DATA_DIR` and `LATCHKEY_KEYRING_SERVICE`, else the platform defaults
     /// (`~/.local/share/app.latchkey.desktop` on Linux; service `app.latchkey.desktop`).
+    /// `LATCHKEY_FLOW_TIMEOUT_SECS` shortens the sign-in timeout (tests); it is read here only.
     pub fn from_env() -> Result<Self> {
         let data_dir = match std::env::var_os("LATCHKEY_DATA_DIR").filter(|v| !v.is_empty()) {
             Some(d) => PathBuf::from(d),
@@ -61,7 +66,15 @@ impl Config {
             .ok()
             .and_then(|s| s.parse::<i64>().ok())
             .map_or(MIN_REFRESH_INTERVAL_SECS, |s| s.clamp(1, 86_400));
-        Ok(Self { data_dir, keyring_service, min_refresh_interval_secs })
+        let flow_timeout_secs = match std::env::var("LATCHKEY_FLOW_TIMEOUT_SECS") {
+            Err(_) => FLOW_TTL_SECS,
+            Ok(v) => v.trim().parse::<i64>().ok().filter(|s| (1..=FLOW_TTL_SECS).contains(s)).ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "LATCHKEY_FLOW_TIMEOUT_SECS must be a number of seconds from 1 to {FLOW_TTL_SECS}, not {v:?}"
+                ))
+            })?,
+        };
+        Ok(Self { data_dir, keyring_service, min_refresh_interval_secs, flow_timeout_secs })
     }
 }
 
@@ -128,6 +141,8 @@ pub struct AppView {
     pub redirect_mode: RedirectMode,
     /// The exact redirect URI to register at the provider.
     pub redirect_uri: Option<String>,
+    /// The app's own callback path segment (`None`: the shared path of apps saved earlier).
+    pub callback_id: Option<String>,
     /// Whether a secret is stored.
     pub has_secret: bool,
     /// Explicit/discovered endpoints.
@@ -183,6 +198,10 @@ pub struct AppInput {
     /// Userinfo endpoint.
     #[serde(default)]
     pub userinfo_url: Option<String>,
+    /// For a new app: the callback path segment the form showed in its redirect URI (4–32 of
+    /// `0-9a-z`); absent, one is made up. Ignored on edit: an app keeps its address.
+    #[serde(default)]
+    pub callback_id: Option<String>,
 }
 
 /// A connection, for lists (no token).
@@ -266,14 +285,20 @@ pub(crate) fn view(data: &Data, c: &Connection) -> ConnectionView {
 }
 
 /// The redirect URI an app in `mode` sends (for loopback, without the port, which is chosen
-/// per sign-in).
-pub fn redirect_uri_for(preset: PresetId, mode: RedirectMode) -> Option<String> {
+/// per sign-in), on the app's own callback path when it has one (RFC 9700 §4.4.2).
+pub fn redirect_uri_for(preset: PresetId, mode: RedirectMode, callback_id: Option<&str>) -> Option<String> {
     match mode {
-        RedirectMode::DeepLink => Some(DEEP_LINK_REDIRECT.to_owned()),
-        RedirectMode::Loopback => Some("http://127.0.0.1/oauth/callback".to_owned()),
+        RedirectMode::DeepLink => Some(format!("{URL_SCHEME}:{}", callback_path(callback_id))),
+        RedirectMode::Loopback => Some(format!("http://127.0.0.1{}", callback_path(callback_id))),
         RedirectMode::Paste if preset == PresetId::Fusio => None,
         RedirectMode::Paste => Some(OOB_REDIRECT.to_owned()),
     }
+}
+
+/// "10 minutes", "5 seconds" (minutes rounded).(minutes rounded).
+fn human_duration(secs: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if secs >= 60 { plural((secs + 30) / 60, "minute") } else { plural(secs, "second") }
 }
 
 fn new_id() -> String {
@@ -326,6 +351,7 @@ impl Latchkey {
         let vault: Arc<dyn Vault> = Arc::from(platform_vault(&config.keyring_service));
         let lk = Self::with_parts(Store::open(&config.data_dir)?, vault, Clock::system(), &config.keyring_service)?;
         lk.set_min_refresh_interval(config.min_refresh_interval_secs);
+        lk.set_flow_timeout(config.flow_timeout_secs);
         Ok(lk)
     }
 
@@ -355,6 +381,11 @@ impl Latchkey {
             v.status = Status::Refreshing;
         }
         v
+    }
+
+    /// How long sign-ins started from now on wait for their answer ([`Config::flow_timeout_secs`]).
+    pub fn set_flow_timeout(&self, secs: i64) {
+        self.inner.flows.set_ttl(secs);
     }
 
     /// Opens Latchkey with the given parts (tests: a memory vault, a manual clock).
@@ -492,6 +523,28 @@ impl Latchkey {
             n => n.to_owned(),
         };
         let secret = input.client_secret.filter(|s| !secrecy::ExposeSecret::expose_secret(s).is_empty());
+        // An app keeps its callback path for life (it is registered at the provider); a new app
+        // takes the one the form showed, or a fresh one.
+        let callback_id = match &existing {
+            Some(a) => a.callback_id.clone(),
+            None => {
+                let id = match input.callback_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    Some(id) if valid_callback_id(id) => id.to_owned(),
+                    Some(id) => {
+                        return Err(Error::InvalidInput(format!(
+                            "Redirect URI: {id:?} cannot name an app's callback (use 4 to 32 of 0-9 and a-z)"
+                        )));
+                    }
+                    None => new_id()[..8].to_owned(),
+                };
+                if self.load()?.apps.iter().any(|a| a.callback_id.as_deref() == Some(id.as_str())) {
+                    return Err(Error::InvalidInput(
+                        "Redirect URI: another provider app uses this address already; reopen the form".into(),
+                    ));
+                }
+                Some(id)
+            }
+        };
         let mut app = ProviderApp {
             id: existing.as_ref().map(|a| a.id.clone()).unwrap_or_else(new_id),
             preset: input.preset,
@@ -500,6 +553,7 @@ impl Latchkey {
             client_id,
             scopes: split_scopes(input.scopes.as_deref().unwrap_or(preset.default_scopes)).join(" "),
             redirect_mode,
+            callback_id,
             authorize_url: url("Authorization URL", &input.authorize_url)?,
             token_url: url("Token URL", &input.token_url)?,
             revocation_url: url("Revocation URL", &input.revocation_url)?,
@@ -520,8 +574,16 @@ impl Latchkey {
                 Ok(None) => {}
                 Err(e @ Error::InvalidInput(_)) => return Err(e),
                 // Discovery is optional: an unreachable metadata document leaves the preset's
-                // defaults in force.
-                Err(e) => log::warn!("discovery for {} failed: {e}", app.id),
+                // defaults in force — and, on edit, what an earlier discovery found. Dropping the
+                // stored issuer would silently turn the RFC 9207 check off.
+                Err(e) => {
+                    log::warn!("discovery for {} failed: {e}", app.id);
+                    if let Some(old) = existing.as_ref().filter(|a| a.base_url == app.base_url) {
+                        app.issuer = old.issuer.clone();
+                        app.iss_required = old.iss_required;
+                        app.auth_method = old.auth_method;
+                    }
+                }
             }
         }
         app.endpoints()?;
@@ -585,10 +647,10 @@ impl Latchkey {
         let endpoints = app.endpoints()?;
         let (redirect_uri, loopback) = match app.redirect_mode {
             RedirectMode::Loopback => {
-                let lb = Loopback::bind().await?;
+                let lb = Loopback::bind(&callback_path(app.callback_id.as_deref())).await?;
                 (Some(lb.redirect_uri()), Some(lb))
             }
-            mode => (redirect_uri_for(app.preset, mode), None),
+            mode => (redirect_uri_for(app.preset, mode, app.callback_id.as_deref()), None),
         };
         let (flow_id, url, expires_at) = self.inner.flows.begin(
             &endpoints,
@@ -609,30 +671,45 @@ impl Latchkey {
         Ok(ConnectStart { flow_id, authorize_url: url.to_string(), mode: app.redirect_mode, redirect_uri, expires_at })
     }
 
+    /// Serves the flow's loopback listener until its own answer arrives, the flow is cancelled,
+    /// or it times out — the timeout is always enforced, whatever reaches the port meanwhile
+    /// (RFC 8252 §8.3: any local process can). A request with another or no `state` gets a
+    /// 400 page and changes nothing.
     fn spawn_loopback(&self, flow_id: String, lb: Loopback, expires_at: Timestamp) {
         let cancel = CancellationToken::new();
         self.inner.loopbacks.lock().expect("loopbacks lock").insert(flow_id.clone(), cancel.clone());
         let this = self.clone();
-        let wait = std::time::Duration::from_secs((expires_at - self.now()).max(1) as u64);
+        let secs = (expires_at - self.now()).max(1);
         tokio::spawn(async move {
-            let page = |url: &str| {
-                let declined = url.contains("error=");
-                let msg = if declined {
-                    "The provider did not grant access. Return to Latchkey to see why."
-                } else {
-                    "Latchkey received your sign-in. You can close this tab and return to Latchkey."
-                };
-                (200, browser_page(!declined, msg))
-            };
+            let lk = this.clone();
+            let id = flow_id.clone();
+            let answered =
+                lb.serve(move |url: &str| match lk.inner.flows.take_callback_for(url, lk.now(), Some(&id)) {
+                    Ok((flow, outcome)) => {
+                        let msg = if outcome.is_ok() {
+                            "Latchkey received your sign-in. You can close this tab and return to Latchkey."
+                        } else {
+                            "The sign-in was not accepted. Return to Latchkey to see why."
+                        };
+                        Answer::Done { status: 200, body: browser_page(outcome.is_ok(), msg), value: (flow, outcome) }
+                    }
+                    Err(e) => {
+                        log::warn!("loopback: ignored a request that is not the answer of sign-in {id}");
+                        let msg = format!("{e}. Nothing was changed; finish the sign-in in the tab Latchkey opened.");
+                        Answer::Again { status: 400, body: browser_page(false, &msg) }
+                    }
+                });
             tokio::select! {
-                r = lb.accept(page) => match r {
-                    Ok(url) => { let _ = this.handle_callback(&url).await; }
-                    Err(e) => this.fail_flow(&flow_id, &e),
-                },
+                (flow, outcome) = answered => { let _ = this.finish_flow(flow, outcome).await; }
                 () = cancel.cancelled() => {}
-                () = tokio::time::sleep(wait) => {
+                () = tokio::time::sleep(std::time::Duration::from_secs(secs as u64)) => {
                     this.inner.flows.cancel(&flow_id);
-                    this.fail_flow(&flow_id, &Error::Flow("the sign-in took longer than 10 minutes and was stopped; start again".into()));
+                    log::warn!("sign-in {flow_id} timed out");
+                    let e = Error::Flow(format!(
+                        "the sign-in was not completed within {} and was stopped; start again",
+                        human_duration(secs)
+                    ));
+                    this.fail_flow(&flow_id, &e);
                 }
             }
             this.inner.loopbacks.lock().expect("loopbacks lock").remove(&flow_id);
@@ -870,7 +947,8 @@ fn app_view(data: &Data, a: &ProviderApp) -> AppView {
         client_id: a.client_id.clone(),
         scopes: a.scopes.clone(),
         redirect_mode: a.redirect_mode,
-        redirect_uri: redirect_uri_for(a.preset, a.redirect_mode),
+        redirect_uri: redirect_uri_for(a.preset, a.redirect_mode, a.callback_id.as_deref()),
+        callback_id: a.callback_id.clone(),
         has_secret: a.has_secret,
         authorize_url: a.authorize_url.clone(),
         token_url: a.token_url.clone(),

@@ -37,6 +37,12 @@ pub struct ProviderApp {
     pub scopes: String,
     /// How the authorization response comes back.
     pub redirect_mode: RedirectMode,
+    /// This app's own callback path segment: its redirect URI is
+    /// `app.latchkey:/oauth/callback/<id>` (loopback: `http://127.0.0.1:{port}/oauth/callback/<id>`),
+    /// so an answer can only complete a sign-in of the app it was meant for (RFC 9700 §4.4.2).
+    /// Apps saved before this existed have none and keep the shared `/oauth/callback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_id: Option<String>,
     /// Explicit or discovered endpoints (Generic; discovery for Fusio).
     #[serde(default)]
     pub authorize_url: Option<Url>,

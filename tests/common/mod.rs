@@ -53,6 +53,7 @@ pub fn app_input(w: &World, preset: PresetId, mode: RedirectMode, scopes: &str) 
         token_url: None,
         revocation_url: None,
         userinfo_url: None,
+        callback_id: None,
     }
 }
 

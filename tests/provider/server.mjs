@@ -322,6 +322,17 @@ provider = new Provider(base, {
 });
 provider.on('server_error', (ctx, err) => log(`oidc-provider server_error: ${err?.message}`));
 
+// Latchkey gives every provider app its own callback path (`…/oauth/callback/<id>`, RFC 9700
+// §4.4.2). A person registers that exact URI; this server stands for any of them: a registered
+// `…/oauth/callback` also allows `…/oauth/callback/<4–32 of 0-9a-z>`, and nothing else.
+const PER_APP = /^(app\.latchkey:\/oauth\/callback|http:\/\/127\.0\.0\.1(?::\d+)?\/oauth\/callback)\/[0-9a-z]{4,32}$/;
+const redirectUriAllowed = provider.Client.prototype.redirectUriAllowed;
+provider.Client.prototype.redirectUriAllowed = function allowPerApp(value) {
+  if (redirectUriAllowed.call(this, value)) return true;
+  return typeof value === 'string' && PER_APP.test(value)
+    && redirectUriAllowed.call(this, value.slice(0, value.lastIndexOf('/')));
+};
+
 // Koa middleware around oidc-provider's own routes: the oob page and the token response quirks.
 provider.use(async (ctx, next) => {
   await next();

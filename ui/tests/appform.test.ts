@@ -64,6 +64,7 @@ describe('provider app form', () => {
           clientSecret: 's3cret',
           scopes: 'backend',
           redirectMode: 'loopback',
+          callbackId: expect.stringMatching(/^[0-9a-f]{8}$/),
         },
       },
     ]);
@@ -72,16 +73,18 @@ describe('provider app form', () => {
   test('redirect URI and redirect modes follow the preset', async () => {
     fakeBackend();
     render(AppForm, { props: { presets: PRESETS, onsaved: vi.fn(), oncancel: vi.fn() } });
-    // Rememberizer: app link by default, only its own modes offered.
-    expect(redirectUri()).toBe('app.latchkey:/oauth/callback');
+    // Rememberizer: app link by default, only its own modes offered; a new app gets its own
+    // callback path, shown before saving.
+    expect(redirectUri()).toMatch(/^app\.latchkey:\/oauth\/callback\/[0-9a-f]{8}$/);
+    const id = redirectUri().split('/').pop();
     const modes = () =>
       Array.from(el<HTMLSelectElement>('app-redirect-mode').options).map((o) => o.textContent?.trim());
     expect(modes()).toEqual([
-      'App link (app.latchkey:/oauth/callback)',
-      'Loopback (http://127.0.0.1:…/oauth/callback)',
+      'App link (app.latchkey:/oauth/callback/…)',
+      'Loopback (http://127.0.0.1:…/oauth/callback/…)',
     ]);
     await setValue('app-redirect-mode', 'loopback');
-    expect(redirectUri()).toBe('http://127.0.0.1/oauth/callback');
+    expect(redirectUri()).toBe(`http://127.0.0.1/oauth/callback/${id}`);
     expect(screen.getByText(/Any port/)).toBeTruthy();
 
     await setValue('app-preset', 'textmaster');
@@ -89,7 +92,7 @@ describe('provider app form', () => {
     expect(redirectUri()).toBe('urn:ietf:wg:oauth:2.0:oob');
 
     await setValue('app-preset', 'fusio');
-    expect(modes()).toEqual(['Loopback (http://127.0.0.1:…/oauth/callback)', 'Paste the code']);
+    expect(modes()).toEqual(['Loopback (http://127.0.0.1:…/oauth/callback/…)', 'Paste the code']);
     await setValue('app-redirect-mode', 'paste');
     expect(document.getElementById('app-redirect-uri')).toBeNull();
     expect(screen.getByTestId('redirect-note').textContent).toMatch(/No redirect URI/);
@@ -119,11 +122,22 @@ describe('provider app form', () => {
     expect(screen.getByText('Leave empty to keep the stored secret.')).toBeTruthy();
     expect(el('app-base-url').value).toBe('https://staging.rememberizer.ai');
     expect(el<HTMLSelectElement>('app-preset').disabled).toBe(true);
+    // An app saved before apps had their own path keeps the shared one.
+    expect(redirectUri()).toBe('app.latchkey:/oauth/callback');
     await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
     expect(await screen.findByText('The scopes contain a character that is not allowed.')).toBeTruthy();
     expect(screen.getByText('The provider app was not saved.')).toBeTruthy();
     const input = be.callsOf('save_app')[0].input as Record<string, unknown>;
     expect(input.id).toBe('app-1');
     expect(input.clientSecret).toBeNull();
+    expect(input.callbackId).toBeUndefined();
+  });
+
+  test('editing shows the app its own registered address', async () => {
+    fakeBackend();
+    render(AppForm, {
+      props: { presets: PRESETS, app: app({ callbackId: '7c1e0b2a' }), onsaved: vi.fn(), oncancel: vi.fn() },
+    });
+    expect(redirectUri()).toBe('app.latchkey:/oauth/callback/7c1e0b2a');
   });
 });

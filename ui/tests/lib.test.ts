@@ -48,6 +48,9 @@ describe('redirect URIs', () => {
   test('per preset and mode', () => {
     expect(redirectUriFor('rememberizer', 'deep_link').uri).toBe('app.latchkey:/oauth/callback');
     expect(redirectUriFor('fusio', 'loopback').uri).toBe('http://127.0.0.1/oauth/callback');
+    expect(redirectUriFor('generic', 'deep_link', 'ab12cd34').uri).toBe('app.latchkey:/oauth/callback/ab12cd34');
+    expect(redirectUriFor('fusio', 'loopback', 'ab12cd34').uri).toBe('http://127.0.0.1/oauth/callback/ab12cd34');
+    expect(redirectUriFor('textmaster', 'paste', 'ab12cd34').uri).toBe('urn:ietf:wg:oauth:2.0:oob');
     expect(redirectUriFor('fusio', 'loopback').note).toMatch(/any port/i);
     expect(redirectUriFor('textmaster', 'paste').uri).toBe('urn:ietf:wg:oauth:2.0:oob');
     expect(redirectUriFor('fusio', 'paste').uri).toBeNull();

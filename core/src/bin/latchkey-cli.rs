@@ -85,7 +85,8 @@ enum Command {
     Connect {
         /// Provider app id or name.
         app: String,
-        /// Complete through a loopback listener (http://127.0.0.1:PORT/oauth/callback).
+        /// Complete through a loopback listener (http://127.0.0.1:PORT/oauth/callback/APP);
+        /// gives up after 10 minutes (exit code 1).
         #[arg(long, conflicts_with = "paste")]
         loopback: bool,
         /// Read the code the provider shows from standard input.
@@ -167,6 +168,12 @@ fn fmt_time(now: i64, at: Option<i64>) -> String {
             }
         }
     }
+}
+
+/// "10 minutes", "5 seconds" (minutes rounded).
+fn wait_words(secs: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if secs >= 60 { plural((secs + 30) / 60, "minute") } else { plural(secs, "second") }
 }
 
 fn status_word(c: &ConnectionView) -> &'static str {
@@ -330,23 +337,38 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::Internal(e.to_string()))?;
                 lk.submit_code(&start.flow_id, &line).await?
             } else {
-                eprintln!("Waiting for the browser (up to 10 minutes; Ctrl-C to stop)…");
-                loop {
-                    match events.recv().await {
-                        Ok(Event::ConnectFinished { flow_id, result }) if flow_id == start.flow_id => {
-                            break result.map(|b| *b).map_err(|e| match e.code {
-                                ErrorCode::Network => Error::Http {
-                                    what: "the provider",
-                                    status: 503,
-                                    detail: Some(e.message),
-                                    retry_after: None,
-                                },
-                                ErrorCode::NotFound => Error::NotFound(e.message),
-                                _ => Error::Flow(e.message),
-                            })?;
+                // The listener stops the flow when it times out and says so as ConnectFinished;
+                // the extra seconds only guard against that event never coming.
+                let secs = (start.expires_at - lk.now()).max(1);
+                eprintln!("Waiting for the browser (up to {}; Ctrl-C to stop)…", wait_words(secs));
+                let wait = async {
+                    loop {
+                        match events.recv().await {
+                            Ok(Event::ConnectFinished { flow_id, result }) if flow_id == start.flow_id => {
+                                break result.map(|b| *b).map_err(|e| match e.code {
+                                    ErrorCode::Network => Error::Http {
+                                        what: "the provider",
+                                        status: 503,
+                                        detail: Some(e.message),
+                                        retry_after: None,
+                                    },
+                                    ErrorCode::NotFound => Error::NotFound(e.message),
+                                    _ => Error::Flow(e.message),
+                                });
+                            }
+                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(_) => break Err(Error::Internal("lost track of the sign-in".into())),
                         }
-                        Ok(_) => continue,
-                        Err(_) => return Err(Error::Internal("lost track of the sign-in".into())),
+                    }
+                };
+                match tokio::time::timeout(std::time::Duration::from_secs(secs as u64 + 5), wait).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        lk.cancel_connect(&start.flow_id);
+                        return Err(Error::Flow(format!(
+                            "the sign-in was not completed within {} and was stopped; start again",
+                            wait_words(secs)
+                        )));
                     }
                 }
             };

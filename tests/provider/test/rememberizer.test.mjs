@@ -53,6 +53,24 @@ describe('rememberizer profile', () => {
     assert.equal(tok.status, 200);
   });
 
+  it("accepts Latchkey's per-app callback paths, exactly, and nothing else below them", async () => {
+    for (const redirectUri of ['app.latchkey:/oauth/callback/0f3a9c21', 'http://127.0.0.1:49153/oauth/callback/0f3a9c21']) {
+      const { auth, tok } = await connect(srv, cfg, { redirectUri, scope: 'read' });
+      assert.ok(auth.location.startsWith(`${redirectUri}?code=`), auth.location);
+      assert.equal(tok.status, 200);
+    }
+    const { challenge } = pkce();
+    for (const redirectUri of [
+      'app.latchkey:/oauth/callback/UPPER', 'app.latchkey:/oauth/callback/a/b', 'app.latchkey:/oauth/callbackx/abcd',
+      'app.latchkey:/oauth/callback/abc', 'http://127.0.0.2/oauth/callback/abcd', 'app.latchkey://oauth/callback/abcd',
+    ]) {
+      const bad = await headless(srv.url, authorizeUrl(srv.url, cfg.authorize, {
+        client_id: CLIENT_ID, response_type: 'code', redirect_uri: redirectUri, state: 's', code_challenge: challenge, code_challenge_method: 'S256',
+      }));
+      assert.equal(bad.error, 'invalid_redirect_uri', redirectUri);
+    }
+  });
+
   it('requires PKCE', async () => {
     const url = authorizeUrl(srv.url, cfg.authorize, {
       client_id: CLIENT_ID, response_type: 'code', redirect_uri: cfg.redirectUri, scope: 'read', state: 's1',

@@ -1,9 +1,8 @@
-// The redirect URI a person registers at the provider, per preset and mode.
-// Mirrors the backend's redirect_uri_for(preset, mode).
+// The redirect URI a person registers at the provider, per preset, mode and provider app.
+// Mirrors the backend's redirect_uri_for(preset, mode, callback_id).
 import type { PresetId, RedirectMode } from './types';
 
-export const DEEP_LINK_URI = 'app.latchkey:/oauth/callback';
-export const LOOPBACK_URI = 'http://127.0.0.1/oauth/callback';
+export const CALLBACK_PATH = '/oauth/callback';
 export const OOB_URI = 'urn:ietf:wg:oauth:2.0:oob';
 
 export interface RedirectInfo {
@@ -12,13 +11,32 @@ export interface RedirectInfo {
   note: string | null;
 }
 
-export function redirectUriFor(preset: PresetId, mode: RedirectMode): RedirectInfo {
+/**
+ * Each provider app has its own callback path, so an answer meant for one app can never
+ * complete a sign-in at another (mix-up defence, RFC 9700 §4.4.2). Apps saved before that
+ * have none and keep the shared path.
+ */
+export function callbackPath(callbackId: string | null | undefined): string {
+  return callbackId ? `${CALLBACK_PATH}/${callbackId}` : CALLBACK_PATH;
+}
+
+/** A fresh callback id for a new app: 8 random hex digits (the backend checks it). */
+export function newCallbackId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(4));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function redirectUriFor(
+  preset: PresetId,
+  mode: RedirectMode,
+  callbackId: string | null = null,
+): RedirectInfo {
   switch (mode) {
     case 'deep_link':
-      return { uri: DEEP_LINK_URI, note: null };
+      return { uri: `app.latchkey:${callbackPath(callbackId)}`, note: null };
     case 'loopback':
       return {
-        uri: LOOPBACK_URI,
+        uri: `http://127.0.0.1${callbackPath(callbackId)}`,
         note: 'Any port: Latchkey listens on a free port of 127.0.0.1 for each sign-in.',
       };
     case 'paste':
@@ -36,8 +54,8 @@ export function redirectUriFor(preset: PresetId, mode: RedirectMode): RedirectIn
 }
 
 export const REDIRECT_MODE_LABELS: Record<RedirectMode, string> = {
-  deep_link: `App link (${DEEP_LINK_URI})`,
-  loopback: 'Loopback (http://127.0.0.1:…/oauth/callback)',
+  deep_link: `App link (app.latchkey:${CALLBACK_PATH}/…)`,
+  loopback: `Loopback (http://127.0.0.1:…${CALLBACK_PATH}/…)`,
   paste: 'Paste the code',
 };
 

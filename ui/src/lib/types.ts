@@ -40,6 +40,8 @@ export interface ProviderApp {
   scopes: string;
   redirectMode: RedirectMode;
   redirectUri: string | null;
+  /** The app's own callback path segment; null for apps saved before apps had one. */
+  callbackId?: string | null;
   hasSecret: boolean;
   authorizeUrl?: string | null;
   tokenUrl?: string | null;
@@ -64,6 +66,8 @@ export interface AppInput {
   tokenUrl?: string | null;
   revocationUrl?: string | null;
   userinfoUrl?: string | null;
+  /** New apps: the callback path segment the form showed in the redirect URI. */
+  callbackId?: string | null;
 }
 
 export type ConnectionStatus =
