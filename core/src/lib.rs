@@ -18,6 +18,7 @@ pub mod loopback;
 pub mod manage;
 pub mod oauth;
 pub mod provider;
+pub mod recovery;
 pub mod refresh;
 pub mod refresher;
 pub mod schedule;

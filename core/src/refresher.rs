@@ -113,6 +113,11 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
                     now
                 }
             }
+            // Damaged data: said once (log, notification), then wait for the file to change.
+            Err(e @ Error::DamagedData { .. }) => {
+                crate::recovery::report_damaged(&e);
+                now + MAX_SLEEP_SECS
+            }
             Err(e) => {
                 log::error!("refresher cannot read the metadata: {e}");
                 now + 60
