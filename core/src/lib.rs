@@ -14,6 +14,7 @@ pub mod endpoints;
 pub mod error;
 pub mod flow;
 pub mod http;
+pub mod launch;
 pub mod loopback;
 pub mod manage;
 pub mod oauth;
