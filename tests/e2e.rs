@@ -717,6 +717,9 @@ async fn damaged_data_recovery(world: &World) {
     sc.find_with_text(By::Css("h2"), &["data file is damaged"]).await;
     sc.find_with_text(By::Css(".recovery"), &["latchkey.json", "nothing has been overwritten"]).await;
     assert!(sc.no_rows().await);
+    // The recovery screen is the whole window: no error notices, no Connect account.
+    assert!(sc.try_find(By::Css(".alert-error")).await.is_none(), "an error notice beside the recovery screen");
+    assert!(sc.try_find_with_text(By::Css("button"), &["Connect account"]).await.is_none());
     sc.shot("recovery").await;
     sc.click_button("Restore the last good copy").await;
     let id = sc.wait_for_row(&ALICE).await;

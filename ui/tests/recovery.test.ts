@@ -42,7 +42,9 @@ describe('recovery screen', () => {
     expect(await screen.findByRole('heading', { name: /data file is damaged/ })).toBeTruthy();
     await waitFor(() => expect(document.body.dataset.ready).toBe('1'));
     expect(screen.getAllByText(PATH).length).toBeGreaterThan(0);
-    expect(screen.getByText(/unreadable at line 1/)).toBeTruthy();
+    expect(screen.getByText(/could not be read \(unreadable at line 1, column 2\)\./)).toBeTruthy();
+    expect(screen.queryByText(/could not be loaded/)).toBeNull();
+    expect(document.querySelector('.alert-error')).toBeNull();
     expect(screen.queryByRole('button', { name: 'Connect account' })).toBeNull();
     expect(screen.getByRole('button', { name: 'Start empty' })).toBeTruthy();
     await fireEvent.click(screen.getByRole('button', { name: 'Restore the last good copy' }));
