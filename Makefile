@@ -89,7 +89,7 @@ e2e: deps ui
 FUZZ_CASES ?= 170000
 fuzz:
 	@rm -f target/fuzz-summary.txt; start=$$(date +%s); \
-	LATCHKEY_FUZZ_CASES=$(FUZZ_CASES) cargo test -q -p latchkey-core --test fuzz -- --nocapture --test-threads=2 2>&1 | grep -v '^$$'; rc=$${PIPESTATUS[0]}; \
+	LATCHKEY_FUZZ_CASES=$(FUZZ_CASES) cargo test -q -p latchkey-core --test fuzz -- --nocapture --test-threads=2 2>&1 | sed -E 's/^[.i]+//' | grep -v '^$$'; rc=$${PIPESTATUS[0]}; \
 	read n p v < target/fuzz-summary.txt || { n=0; p=0; v=0; }; \
 	echo "make fuzz: $$n generated inputs, $$p panics, $$v invariant failures in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc

@@ -288,8 +288,14 @@ fn fuzz_discovery_metadata() {
             .into_iter()
             .flatten()
         {
-            let loopback = matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
-            if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
+            // Loopback: 127.0.0.0/8, ::1, localhost.
+            let loopback = match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                None => false,
+            };
+            if u.host().is_none() || (u.scheme() != "https" && !(u.scheme() == "http" && loopback)) {
                 return Err(format!("endpoint {u} accepted"));
             }
         }
