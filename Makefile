@@ -11,12 +11,13 @@ APT_RUN   := xvfb xauth imagemagick webkit2gtk-driver gnome-keyring dbus-x11 lib
              xdg-utils desktop-file-utils x11-utils librsvg2-bin
 STAMP := target/.stamps
 
-.PHONY: help deps apt npm ui build demo test e2e soak package package-test clean icons bench
+.PHONY: help deps apt npm ui build demo test e2e soak fuzz package package-test clean icons bench
 
 help:
 	@echo "make demo   - run Latchkey with a local demo provider"
 	@echo "make test   - everything CI runs (fmt, clippy, Rust tests, UI checks and tests)"
 	@echo "make package - build the .deb installer"
+	@echo "make fuzz   - property-based fuzzing of every parser (1,000,000+ inputs)"
 
 ## Dependencies --------------------------------------------------------------------------
 deps: apt npm $(STAMP)/tauri-driver
@@ -48,8 +49,11 @@ $(STAMP)/tauri-driver:
 ui: npm
 	npm --prefix ui run build --silent
 
+# Debug builds for the demo and the end-to-end tests carry the test hooks (`test-hooks`
+# feature: opened-URL log, demo seeding, bench readiness file); `make package` never does.
+HOOKS := --features latchkey/test-hooks
 build: deps ui
-	cargo build --workspace
+	cargo build --workspace $(HOOKS)
 
 ## Run -----------------------------------------------------------------------------------
 demo: build
@@ -60,12 +64,13 @@ test: deps ui
 	@rm -rf target/test-logs
 	@scripts/phase.sh "fmt"            cargo fmt --all --check
 	@scripts/phase.sh "clippy"         cargo clippy --workspace --all-targets -- -D warnings
+	@scripts/phase.sh "clippy (hooks)" cargo clippy -p latchkey --all-targets $(HOOKS) -- -D warnings
 	@scripts/phase.sh "core has no tauri" scripts/check-core-deps.sh
 	@scripts/phase.sh "ui check"       npm --prefix ui run check
 	@scripts/phase.sh "ui test"        npm --prefix ui test
 	@scripts/phase.sh "provider test"  npm --prefix tests/provider test
 	@scripts/phase.sh "rust tests"     cargo test --workspace -- --skip end_to_end
-	@scripts/phase.sh "e2e"            cargo test --test e2e -- --nocapture
+	@scripts/phase.sh "e2e"            cargo test --test e2e $(HOOKS) -- --nocapture
 	@scripts/phase.sh "package"        $(MAKE) --no-print-directory package-test
 	@echo "make test: all phases passed"
 	@scripts/summary.sh
@@ -73,7 +78,21 @@ test: deps ui
 # End-to-end: the real window under Xvfb through tauri-driver; screenshots in target/e2e/.
 e2e: deps ui
 	cargo build -p latchkey-core --bins
-	cargo test --test e2e -- --nocapture
+	cargo test --test e2e $(HOOKS) -- --nocapture
+
+## Fuzz ----------------------------------------------------------------------------------
+# Property-based fuzzing on stable Rust (proptest), core/tests/fuzz.rs: callback URLs and the
+# flow's checks, token and error responses, discovery metadata, profiles/mementos/grants, the
+# loopback request head and the deep-link argv handler — FUZZ_CASES inputs per target, each
+# under catch_unwind (a panic is counted and reported with its input). `make test` runs a
+# fixed-seed sample of each. The last line gives the totals.
+FUZZ_CASES ?= 170000
+fuzz:
+	@rm -f target/fuzz-summary.txt; start=$$(date +%s); \
+	LATCHKEY_FUZZ_CASES=$(FUZZ_CASES) cargo test -q -p latchkey-core --test fuzz -- --nocapture --test-threads=2 2>&1 | sed -E 's/^[.i]+//' | grep -v '^$$'; rc=$${PIPESTATUS[0]}; \
+	read n p v < target/fuzz-summary.txt || { n=0; p=0; v=0; }; \
+	echo "make fuzz: $$n generated inputs, $$p panics, $$v invariant failures in $$(( $$(date +%s) - start )) s"; \
+	exit $$rc
 
 # Soak: the agent SIGKILLed at random moments mid-refresh, 200 times (make test runs 20).
 soak: deps

@@ -6,10 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+# The measured app needs the bench readiness hook (`test-hooks` feature), which the package
+# must never contain: build it in a target directory of its own, so `make package` and
+# `make bench` never overwrite each other's release binaries. Results still go to target/bench.
+export CARGO_TARGET_DIR="${BENCH_TARGET_DIR:-$PWD/target/bench-build}"
+export BENCH_OUT_DIR="${BENCH_OUT_DIR:-$PWD/target/bench}"
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
-  echo "bench: cargo build --release (app, agent, cli, blank window, bench)" >&2
-  cargo build --release --workspace --bins --examples --quiet
+  echo "bench: cargo build --release --features latchkey/test-hooks (app, agent, cli, blank window, bench) in $CARGO_TARGET_DIR" >&2
+  cargo build --release --workspace --bins --examples --features latchkey/test-hooks --quiet
 fi
 
 # goa-daemon is the peer measured next to latchkey-agent (Debian: gnome-online-accounts).
@@ -32,4 +37,4 @@ for _ in $(seq 100); do
 done
 export DISPLAY="$display" NO_AT_BRIDGE=1
 
-target/release/latchkey-bench
+"$CARGO_TARGET_DIR/release/latchkey-bench"

@@ -1,14 +1,14 @@
-//! A hook for `make bench` (bench/): when `LATCHKEY_BENCH_READY_FILE` is set, the UI's first
-//! rendered connection list is recorded in that file (wall-clock nanoseconds since the Unix
-//! epoch), so start-up to an interactive list can be measured from outside. Without the
-//! variable the command does nothing.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! A hook for `make bench` (bench/): in builds with the `test-hooks` feature and
+//! `LATCHKEY_BENCH_READY_FILE` set, the UI's first rendered connection list is recorded in
+//! that file (wall-clock nanoseconds since the Unix epoch), so start-up to an interactive list
+//! can be measured from outside. Otherwise the command does nothing.
 
 /// Called once by the UI after it has rendered the connection list for the first time.
 #[tauri::command]
 pub fn ui_ready() {
+    #[cfg(feature = "test-hooks")]
     if let Some(path) = std::env::var_os("LATCHKEY_BENCH_READY_FILE") {
+        use std::time::{SystemTime, UNIX_EPOCH};
         let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let path = std::path::PathBuf::from(path);
         let tmp = path.with_extension("tmp");

@@ -1,6 +1,7 @@
 //! IPC commands: take state, call core, convert the error to `{ code, message }`.
 
 use latchkey_core::manage::{Detail, RevokeOutcome};
+use latchkey_core::recovery::{DataHealth, Recovered};
 use latchkey_core::service::{AppView, ConnectStart, ConnectionView, ErrorView, PresetView};
 use latchkey_core::{AppInput, Error, Latchkey, Settings};
 use serde::Serialize;
@@ -52,9 +53,11 @@ pub fn list_connections(lk: State<'_, Latchkey>) -> Result<Vec<ConnectionView>> 
     lk.list_connections().map_err(err)
 }
 
-/// Opens a URL in the system browser. With `LATCHKEY_OPEN_URL_LOG` set (end-to-end tests),
-/// the URL is appended to that file instead: the test plays the browser.
+/// Opens a URL in the system browser. In builds with the `test-hooks` feature (end-to-end
+/// tests) and `LATCHKEY_OPEN_URL_LOG` set, the URL is appended to that file instead: the test
+/// plays the browser.
 pub(crate) fn open_in_browser(app: &AppHandle, url: &str) -> std::result::Result<(), ErrorView> {
+    #[cfg(feature = "test-hooks")]
     if let Some(path) = std::env::var_os("LATCHKEY_OPEN_URL_LOG") {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new()
@@ -138,4 +141,19 @@ pub async fn save_settings(lk: State<'_, Latchkey>, settings: Settings) -> Resul
     let saved = lk.save_settings(settings).await.map_err(err)?;
     latchkey_core::desktop::apply_autostart(saved.autostart_agent);
     Ok(saved)
+}
+
+#[tauri::command]
+pub fn data_health(lk: State<'_, Latchkey>) -> DataHealth {
+    lk.data_health()
+}
+
+#[tauri::command]
+pub async fn restore_backup(lk: State<'_, Latchkey>) -> Result<Recovered> {
+    lk.restore_backup().await.map_err(err)
+}
+
+#[tauri::command]
+pub async fn start_empty(lk: State<'_, Latchkey>) -> Result<Recovered> {
+    lk.start_empty().await.map_err(err)
 }

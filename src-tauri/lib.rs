@@ -4,6 +4,7 @@
 mod background;
 mod bench;
 mod commands;
+#[cfg(feature = "test-hooks")]
 mod demo;
 
 use latchkey_core::{Config, Error, Event, Latchkey};
@@ -79,8 +80,8 @@ fn handle_url(app: &AppHandle, url: String) {
 }
 
 /// `--show-connection=ID` (a notification was activated): open that connection's detail.
-fn show_connection_from_args(app: &AppHandle, argv: &[String]) {
-    for id in argv.iter().filter_map(|a| a.strip_prefix(latchkey_core::desktop::SHOW_CONNECTION_ARG)) {
+fn show_connections(app: &AppHandle, ids: &[String]) {
+    for id in ids {
         let _ = app.emit(EV_SHOW_CONNECTION, serde_json::json!({ "id": id }));
     }
 }
@@ -121,7 +122,11 @@ pub fn run() {
         // hands its URL to this instance's deep-link handler and exits.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             focus_main(app);
-            show_connection_from_args(app, &argv);
+            let launch = latchkey_core::launch::parse(&argv);
+            if let Some(url) = launch.url {
+                handle_url(app, url);
+            }
+            show_connections(app, &launch.show_connections);
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
@@ -151,6 +156,9 @@ pub fn run() {
             commands::remove_app,
             commands::get_settings,
             commands::save_settings,
+            commands::data_health,
+            commands::restore_backup,
+            commands::start_empty,
             bench::ui_ready,
             take_notices,
         ])
@@ -159,6 +167,8 @@ pub fn run() {
             let config = Config::from_env()?;
             let lk = Latchkey::open(&config)?;
             log::info!("data in {}", config.data_dir.display());
+            // `make demo` only: builds without the `test-hooks` feature ignore the variable.
+            #[cfg(feature = "test-hooks")]
             if let Ok(url) = std::env::var("LATCHKEY_DEMO_PROVIDER") {
                 let profile = std::env::var("LATCHKEY_DEMO_PROFILE").unwrap_or_default();
                 tauri::async_runtime::block_on(demo::seed(&lk, &url, &profile))?;
@@ -175,12 +185,13 @@ pub fn run() {
             if let Ok(settings) = lk.settings() {
                 latchkey_core::desktop::apply_autostart(settings.autostart_agent);
             }
-            let args: Vec<String> = std::env::args().collect();
+            let launch = latchkey_core::launch::parse(&std::env::args().collect::<Vec<_>>());
             let handle = app.handle().clone();
+            let ids = launch.show_connections.clone();
             tauri::async_runtime::spawn(async move {
                 // Let the page subscribe first.
                 tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-                show_connection_from_args(&handle, &args);
+                show_connections(&handle, &ids);
             });
             app.manage(lk);
             // On Linux (and Windows in development) the scheme is registered at run time.
@@ -190,16 +201,24 @@ pub fn run() {
             {
                 log::warn!("could not register the app.latchkey: URL scheme: {e}");
             }
-            let handle = app.handle().clone();
-            app.deep_link().on_open_url(move |event| {
-                for url in event.urls() {
-                    handle_url(&handle, url.to_string());
-                }
-            });
-            // A URL that started the app does not fire on_open_url.
-            if let Ok(Some(urls)) = app.deep_link().get_current() {
-                for url in urls {
-                    handle_url(app.handle(), url.to_string());
+            // Linux and Windows: the redirect is the argument of a launch — this one (a URL that
+            // starts the app), or a second one forwarded by single-instance above.
+            if let Some(url) = launch.url {
+                handle_url(app.handle(), url);
+            }
+            // macOS delivers it as an event instead.
+            #[cfg(target_os = "macos")]
+            {
+                let handle = app.handle().clone();
+                app.deep_link().on_open_url(move |event| {
+                    for url in event.urls() {
+                        handle_url(&handle, url.to_string());
+                    }
+                });
+                if let Ok(Some(urls)) = app.deep_link().get_current() {
+                    for url in urls {
+                        handle_url(app.handle(), url.to_string());
+                    }
                 }
             }
             Ok(())

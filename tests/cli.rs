@@ -208,12 +208,144 @@ async fn every_exit_code() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("Reconnect"));
     assert_eq!(w.lk.list_connections().unwrap()[0].status, Status::NeedsReconnect);
     assert_eq!(cli(&w, &["token", &c.id]).status.code(), Some(4));
-    // Anything else failing locally: a damaged metadata file (left as it is).
+    // Anything else failing locally: a flow that cannot start (no secret for the app's
+    // keychain entry is fine; an unreadable data directory is not).
+    let blocked = w.data_dir.join("not-a-dir");
+    std::fs::write(&blocked, b"").unwrap();
+    let o = Command::new(CLI).args(["list"]).envs(w.child_env()).env("LATCHKEY_DATA_DIR", &blocked).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    // A damaged metadata file has a code of its own (and is left as it is).
     std::fs::write(w.data_dir.join("latchkey.json"), b"{damaged").unwrap();
     let o = cli(&w, &["list"]);
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(8), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("damaged"));
     assert_eq!(std::fs::read(w.data_dir.join("latchkey.json")).unwrap(), b"{damaged");
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn damaged_files(w: &World) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(&w.data_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("latchkey.json.damaged-"))
+        .collect()
+}
+
+/// A damaged data file: every command says so with exit code 8 and changes nothing;
+/// `restore` brings back the last good copy (the connection and its token work again) and
+/// keeps the damaged file aside; `restore --start-empty` is the other way back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_data_file_is_recovered_from_the_command_line() {
+    let (w, _) = setup("generic", PresetId::Generic, RedirectMode::DeepLink, "read", "3600").await;
+    let c = w.connect(PresetId::Generic, RedirectMode::DeepLink, "read", "alice").await;
+    // One more write: the last good copy now holds the connection.
+    assert!(cli(&w, &["label", &c.id, "work"]).status.success());
+    let file = w.data_dir.join("latchkey.json");
+    let damaged = br#"{"format":1,"apps":[{"id":"#;
+    std::fs::write(&file, damaged).unwrap();
+    for args in [
+        &["list"][..],
+        &["apps"],
+        &["token", "alice@example.com"],
+        &["refresh", &c.id],
+        &["revoke", &c.id],
+        &["label", &c.id, "x"],
+    ] {
+        let o = cli(&w, args);
+        assert_eq!(o.status.code(), Some(8), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("is damaged") && stderr(&o).contains("latchkey-cli restore"), "{}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), damaged, "nothing overwrote the damaged file");
+    assert!(w.tokens(&c.id).is_some(), "the keychain entry is untouched");
+
+    let o = cli(&w, &["restore", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let done: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(done["restored"], true);
+    let kept = std::path::PathBuf::from(done["keptAt"].as_str().unwrap());
+    assert_eq!(std::fs::read(&kept).unwrap(), damaged, "the damaged file is kept aside");
+    assert_eq!(damaged_files(&w), vec![kept.clone()]);
+    let list: serde_json::Value = serde_json::from_slice(&cli(&w, &["list", "--json"]).stdout).unwrap();
+    assert_eq!(list[0]["id"].as_str(), Some(c.id.as_str()), "{list}");
+    let o = cli(&w, &["token", "alice@example.com"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), w.tokens(&c.id).unwrap().access_token.expose_secret());
+    let o = cli(&w, &["restore"]);
+    assert_eq!(o.status.code(), Some(2), "nothing to restore: {}", stderr(&o));
+
+    // No last good copy: restore refuses (changing nothing) and points at --start-empty.
+    std::fs::write(&file, b"\0\0\0").unwrap();
+    std::fs::remove_file(w.data_dir.join("latchkey.json.bak")).unwrap();
+    let o = cli(&w, &["restore"]);
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--start-empty"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&file).unwrap(), b"\0\0\0");
+    let o = cli(&w, &["restore", "--start-empty"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("kept at"), "{}", stderr(&o));
+    assert_eq!(damaged_files(&w).len(), 2);
+    let o = cli(&w, &["list", "--json"]);
+    assert!(o.status.success());
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(), serde_json::json!([]));
+}
+
+/// The agent on a damaged data file: it says so once in its log file (in the data
+/// directory's `logs/`), not on every re-check, and looks again when the file changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_reports_damaged_data_once_in_its_log_and_waits_for_a_change() {
+    let (w, _) = setup("generic", PresetId::Generic, RedirectMode::DeepLink, "read", "3600").await;
+    let file = w.data_dir.join("latchkey.json");
+    std::fs::write(&file, b"{damaged").unwrap();
+    /// Stops the agent however the test ends.
+    struct Agent(std::process::Child);
+    impl Drop for Agent {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut agent = Agent(
+        Command::new(env!("CARGO_BIN_EXE_latchkey-agent"))
+            .envs(w.child_env())
+            .env("LATCHKEY_NO_NOTIFICATIONS", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let log = w.data_dir.join("logs/latchkey-agent.log");
+    let reports = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("Background refresh waits"))
+            .count()
+    };
+    let wait_for = async |n: usize| {
+        for _ in 0..100 {
+            if reports() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("expected {n} reports in {}:\n{}", log.display(), std::fs::read_to_string(&log).unwrap_or_default());
+    };
+    wait_for(1).await;
+    // The same damage written again wakes the refresher (the store watch), but it is not
+    // reported again.
+    std::fs::write(&file, b"{damaged").unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(reports(), 1, "{}", std::fs::read_to_string(&log).unwrap());
+    // Another damage: the watch wakes the refresher, which says so again.
+    std::fs::write(&file, b"[still damaged]").unwrap();
+    wait_for(2).await;
+    assert!(agent.0.try_wait().unwrap().is_none(), "the agent keeps running");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

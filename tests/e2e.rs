@@ -99,12 +99,18 @@ struct Scenario<'w> {
 
 impl<'w> Scenario<'w> {
     async fn start(world: &'w World, name: &'static str) -> Scenario<'w> {
+        Self::start_prepared(world, name, |_| {}).await
+    }
+
+    /// Like [`Scenario::start`], with `prepare` run on the data directory before the app starts.
+    async fn start_prepared(world: &'w World, name: &'static str, prepare: impl FnOnce(&Path)) -> Scenario<'w> {
         let started = Instant::now();
         let dir = temp_dir(&format!("e2e-{name}"));
         let home = dir.join("home");
         for d in ["data", "home/.local/share", "home/.config", "home/.cache"] {
             std::fs::create_dir_all(dir.join(d)).expect("scenario dirs");
         }
+        prepare(&dir.join("data"));
         let open_url_log = dir.join("opened-urls.log");
         let s = |p: &Path| p.to_string_lossy().into_owned();
         let mut env: Vec<(String, String)> = world.bus_env.clone();
@@ -806,6 +812,50 @@ async fn stray_deep_link(world: &World) {
     sc.finish().await;
 }
 
+/// A damaged `latchkey.json` (with a last good copy beside it) opens the window on the
+/// recovery screen; "Restore the last good copy" brings the provider app and the connection
+/// back, and the damaged file is kept aside.
+async fn damaged_data_recovery(world: &World) {
+    let damaged: &[u8] = br#"{"format":1,"apps":[{"id":"app-1","pres"#;
+    let sc = Scenario::start_prepared(world, "damaged-data", |data| {
+        let app: latchkey_core::ProviderApp = serde_json::from_value(json!({
+            "id": "app-1", "preset": "rememberizer", "name": "Rememberizer (restored)", "baseUrl": null,
+            "clientId": "cid", "scopes": "read", "redirectMode": "deep_link", "createdAt": 1_700_000_000
+        }))
+        .expect("app");
+        let mut c = latchkey_core::Connection::new("c0ffee0000000001", "app-1", "42", 1_700_000_000);
+        c.name = Some(ALICE[0].into());
+        c.email = Some(ALICE[1].into());
+        let good = latchkey_core::store::Data { apps: vec![app], connections: vec![c], ..Default::default() };
+        std::fs::write(data.join("latchkey.json.bak"), serde_json::to_vec_pretty(&good).unwrap()).unwrap();
+        std::fs::write(data.join("latchkey.json"), damaged).unwrap();
+    })
+    .await;
+    sc.find_with_text(By::Css("h2"), &["data file is damaged"]).await;
+    sc.find_with_text(By::Css(".recovery"), &["latchkey.json", "nothing has been overwritten"]).await;
+    assert!(sc.no_rows().await);
+    // The recovery screen is the whole window: no error notices, no Connect account.
+    assert!(sc.try_find(By::Css(".alert-error")).await.is_none(), "an error notice beside the recovery screen");
+    assert!(sc.try_find_with_text(By::Css("button"), &["Connect account"]).await.is_none());
+    sc.shot("recovery").await;
+    sc.click_button("Restore the last good copy").await;
+    let id = sc.wait_for_row(&ALICE).await;
+    assert_eq!(id, "c0ffee0000000001");
+    sc.find_with_text(By::Css(".notice"), &["last good copy was restored", "damaged-"]).await;
+    sc.shot("restored").await;
+    let data = sc.dir.join("data");
+    let aside: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("latchkey.json.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the damaged file is kept aside");
+    assert_eq!(std::fs::read(aside[0].path()).unwrap(), damaged);
+    let restored: Value = serde_json::from_slice(&std::fs::read(data.join("latchkey.json")).unwrap()).unwrap();
+    assert_eq!(restored["connections"][0]["id"], "c0ffee0000000001");
+    sc.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_in_the_real_window() {
     let t0 = Instant::now();
@@ -816,6 +866,7 @@ async fn end_to_end_in_the_real_window() {
     textmaster_paste(&world).await;
     stray_deep_link(&world).await;
     hostile_deep_links(&world).await;
+    damaged_data_recovery(&world).await;
     refresh_and_reconnect(&world).await;
     println!("e2e: all scenarios passed in {:.1} s", t0.elapsed().as_secs_f64());
 }

@@ -21,6 +21,16 @@ done
 /usr/bin/latchkey-cli --version
 /usr/bin/latchkey-agent --version
 
+# The test hooks (`test-hooks` cargo feature) are not in the package: none of their variables
+# is even named in the installed binaries (run-time proof below, under the display).
+for bin in latchkey latchkey-agent latchkey-cli; do
+  for var in LATCHKEY_OPEN_URL_LOG LATCHKEY_DEMO_PROVIDER LATCHKEY_BENCH_READY_FILE; do
+    n=$(grep -c -a "$var" "/usr/bin/$bin" || true)
+    [ "$n" = 0 ] || fail "/usr/bin/$bin names $var: a test hook is in the package"
+  done
+done
+echo "no test hooks in the installed binaries"
+
 desktop=$(dpkg -L "$pkg" | grep '\.desktop$' | head -1)
 [ -n "$desktop" ] || fail "no .desktop file in the package"
 echo "desktop file: $desktop"
@@ -63,6 +73,18 @@ wait_count() {
   for _ in $(seq 100); do [ "$(count)" -ge "$1" ] && return 0; sleep 0.1; done
   echo "log so far:"; cat "$log" 2>/dev/null || true; return 1
 }
+# The installed app ignores the test hooks' variables: with the demo seeding and the
+# opened-URL log asked for, it adds no provider app and writes no log file.
+hooks="$(mktemp -d)"
+LATCHKEY_DATA_DIR="$hooks/data" LATCHKEY_OPEN_URL_LOG="$hooks/opened.log" \
+  LATCHKEY_DEMO_PROVIDER=http://127.0.0.1:9 LATCHKEY_BENCH_READY_FILE="$hooks/ready" \
+  timeout 8 /usr/bin/latchkey >/dev/null 2>&1 || true
+[ -d "$hooks/data" ] || { echo "the installed app did not start (no data directory)" >&2; exit 1; }
+if [ -e "$hooks/opened.log" ] || [ -e "$hooks/ready" ] || grep -qs 'demo' "$hooks/data/latchkey.json"; then
+  echo "the installed app obeyed a test hook" >&2; exit 1
+fi
+rm -rf "$hooks"
+echo "test hook variables ignored by the installed app"
 # Cold: nothing running; the desktop's handler starts the installed app with the URL.
 gio open 'app.latchkey:/oauth/callback?code=cold&state=package-test'
 wait_count 1 || { echo "cold start: the redirect did not reach the app" >&2; exit 1; }

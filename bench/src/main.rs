@@ -406,6 +406,9 @@ fn sizes(b: &mut Bench) {
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len() as f64 / 1e6).ok();
     let rel = b.target.join("release");
     let ui_dir = b.root.join("ui/dist");
+    // The package is `make package`'s, in the main target directory (the bench's own build
+    // carries test hooks and is never packaged).
+    let deb_dir = b.root.join("target/release/bundle/deb");
     let blank = size(&rel.join("examples/blank"));
     let mut row = |what: &str, l: Option<f64>, base: Option<f64>, base_name: &str, note: &str| {
         b.figure(
@@ -422,7 +425,7 @@ fn sizes(b: &mut Bench) {
     row("latchkey (release binary)", size(&rel.join("latchkey")), blank, "blank window binary", "UI assets embedded");
     row("latchkey-agent", size(&rel.join("latchkey-agent")), None, "", "");
     row("latchkey-cli", size(&rel.join("latchkey-cli")), None, "", "");
-    let deb = std::fs::read_dir(rel.join("bundle/deb")).ok().and_then(|d| {
+    let deb = std::fs::read_dir(&deb_dir).ok().and_then(|d| {
         d.flatten()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "deb"))
@@ -616,7 +619,7 @@ fn main() {
         );
         b.details.insert("refresh".into(), serde_json::to_value(&o).expect("json"));
     }
-    let out_dir = target.join("bench");
+    let out_dir = std::env::var_os("BENCH_OUT_DIR").map(PathBuf::from).unwrap_or_else(|| target.join("bench"));
     std::fs::create_dir_all(&out_dir).expect("target/bench");
     let m = machine();
     let md = table(&b.figures);

@@ -140,7 +140,12 @@ fn items(v: &Value) -> Vec<Value> {
 /// Rememberizer: `GET /api/v1/mementos/`.
 pub async fn mementos(client: &reqwest::Client, e: &Endpoints, token: &SecretString) -> Result<Vec<Memento>> {
     let v = get_json(client, join(&e.api_base, "/api/v1/mementos/")?, token, "the mementos endpoint").await?;
-    Ok(items(&v)
+    Ok(parse_mementos(&v))
+}
+
+/// Reads a mementos list (bare or paginated); entries without an id are skipped.
+pub fn parse_mementos(v: &Value) -> Vec<Memento> {
+    items(v)
         .iter()
         .filter_map(|m| {
             Some(Memento {
@@ -150,13 +155,18 @@ pub async fn mementos(client: &reqwest::Client, e: &Endpoints, token: &SecretStr
                 documents_count: m.get("documents_count").and_then(Value::as_i64),
             })
         })
-        .collect())
+        .collect()
 }
 
 /// Fusio: `GET /consumer/grant`.
 pub async fn grants(client: &reqwest::Client, e: &Endpoints, token: &SecretString) -> Result<Vec<Grant>> {
     let v = get_json(client, join(&e.api_base, "/consumer/grant")?, token, "the grants endpoint").await?;
-    Ok(items(&v)
+    Ok(parse_grants(&v))
+}
+
+/// Reads a Fusio grants list (`entry`); entries without an id are skipped.
+pub fn parse_grants(v: &Value) -> Vec<Grant> {
+    items(v)
         .iter()
         .filter_map(|g| {
             let app = g.get("app").cloned().unwrap_or(Value::Null);
@@ -167,7 +177,7 @@ pub async fn grants(client: &reqwest::Client, e: &Endpoints, token: &SecretStrin
                 created_at: str_field(g, "createDate"),
             })
         })
-        .collect())
+        .collect()
 }
 
 /// Fusio: `DELETE /consumer/grant/{id}`.

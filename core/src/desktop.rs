@@ -45,6 +45,39 @@ pub fn notify_needs_reconnect(connection_id: &str, who: &str, reason: &str) {
     });
 }
 
+/// Shows "Latchkey's data file is damaged" through the desktop's notification service, off
+/// the caller's thread; activating it opens the app on its recovery screen. Failures are
+/// logged, never fatal. `LATCHKEY_NO_NOTIFICATIONS` turns it off.
+pub fn notify_damaged_data(path: &std::path::Path, backup_available: bool) {
+    if std::env::var_os("LATCHKEY_NO_NOTIFICATIONS").is_some() {
+        return;
+    }
+    let what = if backup_available { "restore the last good copy" } else { "start empty" };
+    let body = format!(
+        "{} cannot be read and was left as it is. Background refresh is paused.\nOpen Latchkey to {what}.",
+        path.display()
+    );
+    std::thread::spawn(move || {
+        let mut n = notify_rust::Notification::new();
+        n.appname("Latchkey").summary("Latchkey's data file is damaged").body(&body).icon("dialog-warning");
+        #[cfg(all(unix, not(target_os = "macos")))]
+        n.action("default", "Open Latchkey");
+        match n.show() {
+            #[cfg(all(unix, not(target_os = "macos")))]
+            Ok(handle) => handle.wait_for_action(|action| {
+                if action == "default"
+                    && let Some(app) = app_binary()
+                {
+                    let _ = std::process::Command::new(app).spawn();
+                }
+            }),
+            #[cfg(not(all(unix, not(target_os = "macos"))))]
+            Ok(_) => {}
+            Err(e) => log::info!("no desktop notification for the damaged data file: {e}"),
+        }
+    });
+}
+
 fn launcher() -> Result<auto_launch::AutoLaunch> {
     let agent = crate::agent::agent_binary()
         .ok_or_else(|| Error::NotFound("latchkey-agent is not installed beside the app".into()))?;

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     MissingScope,
     /// A bug or an I/O failure on this machine.
     Internal,
+    /// The metadata file is damaged: restore the last good copy or start empty.
+    DamagedData,
 }
 
 impl ErrorCode {
@@ -40,6 +42,7 @@ impl ErrorCode {
             Self::Flow => "flow",
             Self::MissingScope => "missing_scope",
             Self::Internal => "internal",
+            Self::DamagedData => "damaged_data",
         }
     }
 }
@@ -185,6 +188,25 @@ pub enum Error {
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The metadata file cannot be read. It is left as it is (never overwritten) until the
+    /// person restores the last good copy or starts empty.
+    #[error(
+        "Latchkey's data file {} is damaged ({detail}); it was left as it is. {}",
+        .path.display(),
+        if *.backup_available {
+            "Restore the last good copy, or start empty (the damaged file is kept aside)."
+        } else {
+            "There is no last good copy: start empty (the damaged file is kept aside)."
+        }
+    )]
+    DamagedData {
+        /// The damaged file.
+        path: std::path::PathBuf,
+        /// Whether a readable last good copy is there to restore.
+        backup_available: bool,
+        /// What is wrong, in plain words (never the content).
+        detail: String,
+    },
 }
 
 impl Error {
@@ -204,6 +226,7 @@ impl Error {
             Self::Flow(_) | Self::UnknownCallback(_) => ErrorCode::Flow,
             Self::MissingScope(_) => ErrorCode::MissingScope,
             Self::Io { .. } | Self::Internal(_) => ErrorCode::Internal,
+            Self::DamagedData { .. } => ErrorCode::DamagedData,
         }
     }
 

@@ -203,6 +203,11 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
                     p.wake_at
                 }
             }
+            // Damaged data: said once (log, notification), then wait for the file to change.
+            Err(e @ Error::DamagedData { .. }) => {
+                crate::recovery::report_damaged(&e);
+                mono + secs(MAX_SLEEP_SECS)
+            }
             Err(e) => {
                 log::error!("refresher cannot read the metadata: {e}");
                 mono + secs(60)

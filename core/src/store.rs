@@ -1,6 +1,12 @@
 //! Non-secret metadata: provider apps, connections, settings. One JSON file, written
 //! atomically (temp file, fsync, rename, fsync of the directory), read-modify-write under an
 //! advisory lock so the app, the agent and the command line never lose each other's changes.
+//!
+//! Damaged data loses nothing: every write first keeps the previous good version beside the
+//! file (`latchkey.json.bak`, written the same atomic way), a damaged file is never
+//! overwritten ([`Error::DamagedData`]), and the person chooses between
+//! [`Store::restore_backup`] and [`Store::start_empty`], both of which keep the damaged file
+//! aside as `latchkey.json.damaged-<unix time>`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -15,6 +21,8 @@ use crate::provider::{AuthMethod, PresetId, RedirectMode};
 
 const FILE: &str = "latchkey.json";
 const LOCK: &str = "latchkey.json.lock";
+const BACKUP: &str = "latchkey.json.bak";
+const DAMAGED_PREFIX: &str = "latchkey.json.damaged-";
 const FORMAT: u32 = 1;
 /// How many refresh outcomes a connection remembers.
 pub const REFRESH_LOG_LEN: usize = 20;
@@ -286,22 +294,123 @@ impl Store {
         self.dir.join(FILE)
     }
 
-    /// Reads the current data (no lock: the file is replaced atomically, so a reader sees
-    /// either the old or the new version).
-    pub fn load(&self) -> Result<Data> {
-        read(&self.path())
+    /// The last good copy kept beside the metadata file.
+    pub fn backup_path(&self) -> PathBuf {
+        self.dir.join(BACKUP)
     }
 
-    /// Read-modify-write under the store's exclusive lock. Nothing is written when `f` fails.
+    /// Reads the current data (no lock: the file is replaced atomically, so a reader sees
+    /// either the old or the new version).
+    ///
+    /// # Errors
+    /// [`Error::DamagedData`] when the file exists but cannot be read as Latchkey's data.
+    pub fn load(&self) -> Result<Data> {
+        self.read().map(|(data, _)| data)
+    }
+
+    /// Read-modify-write under the store's exclusive lock. Nothing is written when `f` fails,
+    /// and nothing at all while the file is damaged. Before the new version replaces the
+    /// file, the version it replaces (just read, so known good) becomes the backup.
     pub fn update<T>(&self, f: impl FnOnce(&mut Data) -> Result<T>) -> Result<T> {
         let _lock = self.lock()?;
-        let mut data = read(&self.path())?;
+        let (mut data, raw) = self.read()?;
         let before = data.clone();
         let out = f(&mut data)?;
         if data != before {
-            write_atomic(&self.path(), &data)?;
+            if let Some(raw) = raw {
+                write_file_atomic(&self.backup_path(), &raw)?;
+            }
+            let bytes = serde_json::to_vec_pretty(&data).map_err(|e| Error::Internal(e.to_string()))?;
+            write_file_atomic(&self.path(), &bytes)?;
         }
         Ok(out)
+    }
+
+    /// Whether the metadata file is damaged: `Some((detail, backup_available))`.
+    pub fn damage(&self) -> Option<(String, bool)> {
+        match self.read() {
+            Err(Error::DamagedData { detail, backup_available, .. }) => Some((detail, backup_available)),
+            _ => None,
+        }
+    }
+
+    /// Restores the last good copy over a damaged file, keeping the damaged file aside.
+    /// Returns where the damaged file was kept.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the file is not damaged (nothing is changed), and
+    /// [`Error::DamagedData`] when there is no readable backup (nothing is changed).
+    pub fn restore_backup(&self) -> Result<PathBuf> {
+        let _lock = self.lock()?;
+        let damaged = self.ensure_damaged()?;
+        let raw = match fs::read(self.backup_path()) {
+            Ok(raw) if parse(&raw).is_ok() => raw,
+            _ => return Err(damaged),
+        };
+        // The damaged file is copied aside first, then replaced in one rename: at any moment
+        // the file is either the damaged one or the restored one, and the damaged bytes exist.
+        let aside = self.keep_aside(false)?;
+        write_file_atomic(&self.path(), &raw)?;
+        Ok(aside)
+    }
+
+    /// Moves a damaged file aside and starts with no data. Returns where it was kept.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the file is not damaged (nothing is changed).
+    pub fn start_empty(&self) -> Result<PathBuf> {
+        let _lock = self.lock()?;
+        self.ensure_damaged()?;
+        self.keep_aside(true)
+    }
+
+    /// The [`Error::DamagedData`] describing the damage, or why there is none.
+    fn ensure_damaged(&self) -> Result<Error> {
+        match self.read() {
+            Err(e @ Error::DamagedData { .. }) => Ok(e),
+            Err(e) => Err(e),
+            Ok(_) => Err(Error::InvalidInput(format!(
+                "{} is not damaged; there is nothing to restore",
+                self.path().display()
+            ))),
+        }
+    }
+
+    /// Keeps the damaged file as `latchkey.json.damaged-<unix time>` (moved, or copied when
+    /// it is about to be replaced atomically).
+    fn keep_aside(&self, move_it: bool) -> Result<PathBuf> {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let mut aside = self.dir.join(format!("{DAMAGED_PREFIX}{secs}"));
+        let mut n = 1;
+        while aside.exists() {
+            aside = self.dir.join(format!("{DAMAGED_PREFIX}{secs}-{n}"));
+            n += 1;
+        }
+        let path = self.path();
+        let result = if move_it {
+            fs::rename(&path, &aside).and_then(|()| sync_dir(&self.dir))
+        } else {
+            fs::read(&path).and_then(|raw| write_private(&aside, &raw)).and_then(|()| sync_dir(&self.dir))
+        };
+        result.map_err(|e| Error::io(format!("cannot keep the damaged file aside as {}", aside.display()), e))?;
+        Ok(aside)
+    }
+
+    /// The data and the raw bytes it was read from (`None`: no file yet).
+    fn read(&self) -> Result<(Data, Option<Vec<u8>>)> {
+        let path = self.path();
+        match fs::read(&path) {
+            Ok(bytes) => match parse(&bytes) {
+                Ok(data) => Ok((data, Some(bytes))),
+                Err(detail) => Err(Error::DamagedData {
+                    backup_available: fs::read(self.backup_path()).is_ok_and(|b| parse(&b).is_ok()),
+                    path,
+                    detail,
+                }),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Data::default(), None)),
+            Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+        }
     }
 
     fn lock(&self) -> Result<File> {
@@ -319,39 +428,44 @@ impl Store {
     }
 }
 
-fn read(path: &Path) -> Result<Data> {
-    match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Internal(format!(
-                "{} is damaged ({e}); it was left as it is — move it away to start afresh",
-                path.display()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Data::default()),
-        Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
-    }
+/// Reads Latchkey's data from bytes; the error is a short description of the damage (the
+/// parser's position and kind, never the content).
+fn parse(bytes: &[u8]) -> std::result::Result<Data, String> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Eof if bytes.iter().all(u8::is_ascii_whitespace) => "it is empty".to_owned(),
+        serde_json::error::Category::Eof => "it ends too early".to_owned(),
+        _ => format!("unreadable at line {}, column {}", e.line(), e.column()),
+    })
 }
 
-fn write_atomic(path: &Path, data: &Data) -> Result<()> {
+/// Writes a new private (0600) file, fsync'd.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    let _ = dir;
+    Ok(())
+}
+
+/// Replaces `path` atomically: temp file (0600), fsync, rename, fsync of the directory. A
+/// crash leaves either the old or the new file.
+fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().expect("the store file has a directory");
-    let tmp = dir.join(format!(".{FILE}.{}.tmp", std::process::id()));
-    let bytes = serde_json::to_vec_pretty(data).map_err(|e| Error::Internal(e.to_string()))?;
-    let result = (|| {
-        let mut opts = OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        #[cfg(unix)]
-        File::open(dir)?.sync_all()?;
-        Ok(())
-    })();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = write_private(&tmp, bytes).and_then(|()| fs::rename(&tmp, path)).and_then(|()| sync_dir(dir));
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
         Error::io(format!("cannot write {}", path.display()), e)
@@ -391,13 +505,131 @@ mod tests {
         }
     }
 
+    fn mode(p: &Path) -> u32 {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::metadata(p).unwrap().permissions().mode() & 0o777
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = p;
+            0o600
+        }
+    }
+
+    fn set_margin(s: &Store, secs: u64) {
+        s.update(|d| {
+            d.settings.refresh_margin_secs = secs;
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    fn aside_files(s: &Store) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(s.dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(DAMAGED_PREFIX))
+            .collect();
+        v.sort();
+        v
+    }
+
     #[test]
     fn a_damaged_file_is_reported_and_left_alone() {
         let s = Store::open(tmpdir("damaged")).unwrap();
         fs::write(s.path(), b"{not json").unwrap();
-        assert!(s.load().is_err());
-        assert!(s.update(|_| Ok(())).is_err());
+        let e = s.load().unwrap_err();
+        assert_eq!(e.code(), crate::error::ErrorCode::DamagedData);
+        assert!(matches!(e, Error::DamagedData { backup_available: false, .. }), "{e:?}");
+        assert!(e.to_string().contains("start empty"), "{e}");
+        assert_eq!(s.update(|_| Ok(())).unwrap_err().code(), crate::error::ErrorCode::DamagedData);
+        let write = s.update(|d| {
+            d.settings.refresh_margin_secs = 1;
+            Ok(())
+        });
+        assert!(write.is_err());
         assert_eq!(fs::read(s.path()).unwrap(), b"{not json");
+        assert!(!s.backup_path().exists(), "a damaged file never becomes the backup");
+        // An empty file is damaged too (not "no data").
+        fs::write(s.path(), b"").unwrap();
+        assert!(matches!(s.load(), Err(Error::DamagedData { .. })));
+    }
+
+    #[test]
+    fn every_write_keeps_the_previous_good_copy() {
+        let s = Store::open(tmpdir("backup")).unwrap();
+        set_margin(&s, 100);
+        assert!(!s.backup_path().exists(), "no previous version yet");
+        set_margin(&s, 200);
+        let backup: Data = serde_json::from_slice(&fs::read(s.backup_path()).unwrap()).unwrap();
+        assert_eq!(backup.settings.refresh_margin_secs, 100);
+        assert_eq!(mode(&s.backup_path()), 0o600);
+        set_margin(&s, 300);
+        let backup: Data = serde_json::from_slice(&fs::read(s.backup_path()).unwrap()).unwrap();
+        assert_eq!(backup.settings.refresh_margin_secs, 200);
+        // An update that changes nothing writes nothing, backup included.
+        s.update(|_| Ok(())).unwrap();
+        let backup: Data = serde_json::from_slice(&fs::read(s.backup_path()).unwrap()).unwrap();
+        assert_eq!(backup.settings.refresh_margin_secs, 200);
+        // No temp files left behind.
+        let stray: Vec<_> = fs::read_dir(s.dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(stray.is_empty(), "{stray:?}");
+    }
+
+    #[test]
+    fn restore_brings_back_the_last_good_copy_and_keeps_the_damaged_file() {
+        let s = Store::open(tmpdir("restore")).unwrap();
+        set_margin(&s, 100);
+        set_margin(&s, 200);
+        fs::write(s.path(), b"{\"format\":1,\"apps\":[").unwrap();
+        assert!(matches!(s.load(), Err(Error::DamagedData { backup_available: true, .. })));
+        assert_eq!(s.damage().map(|(_, b)| b), Some(true));
+        let aside = s.restore_backup().unwrap();
+        assert_eq!(s.load().unwrap().settings.refresh_margin_secs, 100);
+        assert_eq!(fs::read(&aside).unwrap(), b"{\"format\":1,\"apps\":[");
+        assert_eq!(aside_files(&s), vec![aside.clone()]);
+        assert_eq!(mode(&aside), 0o600);
+        assert_eq!(mode(&s.path()), 0o600);
+        assert!(s.damage().is_none());
+        // Not damaged any more: restoring again changes nothing.
+        assert_eq!(s.restore_backup().unwrap_err().code(), crate::error::ErrorCode::InvalidInput);
+        assert_eq!(s.start_empty().unwrap_err().code(), crate::error::ErrorCode::InvalidInput);
+        assert_eq!(s.load().unwrap().settings.refresh_margin_secs, 100);
+        // Writes work again.
+        set_margin(&s, 400);
+        assert_eq!(s.load().unwrap().settings.refresh_margin_secs, 400);
+    }
+
+    #[test]
+    fn without_a_backup_restore_refuses_and_start_empty_keeps_the_file_aside() {
+        let s = Store::open(tmpdir("empty")).unwrap();
+        fs::write(s.path(), b"garbage").unwrap();
+        let e = s.restore_backup().unwrap_err();
+        assert!(matches!(e, Error::DamagedData { backup_available: false, .. }), "{e:?}");
+        assert_eq!(fs::read(s.path()).unwrap(), b"garbage", "a failed restore changes nothing");
+        assert!(aside_files(&s).is_empty());
+        // A damaged backup is no backup.
+        fs::write(s.backup_path(), b"also garbage").unwrap();
+        assert!(matches!(s.load(), Err(Error::DamagedData { backup_available: false, .. })));
+        assert!(s.restore_backup().is_err());
+        let aside = s.start_empty().unwrap();
+        assert_eq!(fs::read(&aside).unwrap(), b"garbage");
+        assert!(!s.path().exists());
+        assert_eq!(s.load().unwrap(), Data::default());
+        set_margin(&s, 5);
+        assert_eq!(s.load().unwrap().settings.refresh_margin_secs, 5);
+        // Two recoveries in the same second keep both damaged files.
+        fs::write(s.path(), b"again").unwrap();
+        let second = s.start_empty().unwrap();
+        assert_ne!(second, aside);
+        assert_eq!(aside_files(&s).len(), 2);
     }
 
     #[test]

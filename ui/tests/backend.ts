@@ -110,6 +110,7 @@ export function fakeBackend(init: { connections?: Connection[]; apps?: ProviderA
     list_presets: () => PRESETS,
     list_apps: () => state.apps,
     list_connections: () => state.connections,
+    data_health: () => ({ damaged: false, path: '/data/latchkey.json', backupAvailable: false, detail: null }),
     get_settings: () => ({ refreshMarginSecs: 300, notifications: true, autostartAgent: true, refreshAtLeastEveryDays: 7 }),
     save_settings: (a) => a.settings,
     cancel_connect: () => null,

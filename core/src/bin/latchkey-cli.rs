@@ -20,6 +20,7 @@ mod exit {
     pub const UNREACHABLE: u8 = 5;
     pub const KEYCHAIN: u8 = 6;
     pub const REJECTED: u8 = 7;
+    pub const DAMAGED_DATA: u8 = 8;
 }
 
 #[derive(Parser)]
@@ -81,6 +82,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Recover from a damaged data file: restore the last good copy (the damaged file is kept
+    /// aside as latchkey.json.damaged-TIME).
+    Restore {
+        /// Start empty instead (no provider apps or connections; the damaged file is kept aside).
+        #[arg(long)]
+        start_empty: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Connect an account at a provider app (id or name).
     Connect {
         /// Provider app id or name.
@@ -110,6 +121,7 @@ fn code_for(e: &Error) -> u8 {
         ErrorCode::InvalidInput => exit::USAGE,
         ErrorCode::ProviderRejected | ErrorCode::MissingScope => exit::REJECTED,
         ErrorCode::Flow | ErrorCode::Internal => exit::FAILED,
+        ErrorCode::DamagedData => exit::DAMAGED_DATA,
     }
 }
 
@@ -128,6 +140,13 @@ fn main() -> ExitCode {
             eprintln!("latchkey-cli: {e}");
             if e.code() == ErrorCode::NeedsReconnect {
                 eprintln!("Open Latchkey and click Reconnect on this connection, or run `latchkey-cli connect`.");
+            }
+            if let Error::DamagedData { backup_available, .. } = &e {
+                if *backup_available {
+                    eprintln!("Run `latchkey-cli restore` to restore the last good copy (or open Latchkey).");
+                } else {
+                    eprintln!("Run `latchkey-cli restore --start-empty` to start empty (or open Latchkey).");
+                }
             }
             ExitCode::from(code_for(&e))
         }
@@ -306,6 +325,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
                         a.connection_count
                     );
                 }
+            }
+        }
+        Command::Restore { start_empty, json } => {
+            let done = if start_empty { lk.start_empty().await? } else { lk.restore_backup().await? };
+            if json {
+                print_json(&done);
+            } else {
+                eprintln!("{}", done.message);
             }
         }
         Command::Connect { app, loopback, paste, no_browser, json } => {

@@ -10,10 +10,12 @@ import type {
   ConnectionDetail,
   ConnectFinished,
   ConnectStart,
+  DataHealth,
   ErrorCode,
   Notice,
   Preset,
   ProviderApp,
+  Recovered,
   RevokeResult,
   Settings,
 } from './types';
@@ -28,6 +30,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'flow',
   'missing_scope',
   'internal',
+  'damaged_data',
 ];
 
 /** Turns whatever a rejected invoke produced into an ApiError. */
@@ -79,6 +82,10 @@ export const revokeGrant = (connectionId: string, grantId: string) =>
   call<void>('revoke_grant', { connectionId, grantId });
 export const getSettings = () => call<Settings>('get_settings');
 export const saveSettings = (settings: Settings) => call<Settings>('save_settings', { settings });
+/** Whether the data file is damaged (the window then opens on the recovery screen). */
+export const dataHealth = () => call<DataHealth>('data_health');
+export const restoreBackup = () => call<Recovered>('restore_backup');
+export const startEmpty = () => call<Recovered>('start_empty');
 export const openExternal = (url: string) => call<void>('open_external', { url });
 /** Notices that arrived before the page listened (e.g. the link that started the app). */
 export const takeNotices = () => call<Notice[]>('take_notices');

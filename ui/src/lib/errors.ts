@@ -11,6 +11,7 @@ export const ERROR_TITLES: Record<ErrorCode, string> = {
   flow: 'The sign-in did not complete.',
   missing_scope: 'A permission (scope) is missing.',
   internal: 'Something went wrong inside Latchkey.',
+  damaged_data: 'Latchkey’s data file is damaged.',
 };
 
 export const ERROR_HINTS: Record<ErrorCode, string> = {
@@ -26,4 +27,6 @@ export const ERROR_HINTS: Record<ErrorCode, string> = {
   missing_scope:
     'The connection was granted fewer permissions than this needs. Add the scope to the provider app if needed, then Reconnect and allow it.',
   internal: 'Try again. If it keeps happening, the app’s log has the details.',
+  damaged_data:
+    'Nothing was overwritten. Restore the last good copy, or start empty; the damaged file is kept aside.',
 };

@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'not_found'
   | 'flow'
   | 'missing_scope'
-  | 'internal';
+  | 'internal'
+  | 'damaged_data';
 
 export interface ApiError {
   code: ErrorCode;
@@ -180,5 +181,19 @@ export interface ConnectFinished {
 
 export interface Notice {
   level: 'info' | 'error';
+  message: string;
+}
+
+/** The metadata file's state: a damaged file opens the window on the recovery screen. */
+export interface DataHealth {
+  damaged: boolean;
+  path: string;
+  backupAvailable: boolean;
+  detail: string | null;
+}
+
+export interface Recovered {
+  restored: boolean;
+  keptAt: string;
   message: string;
 }
