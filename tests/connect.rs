@@ -445,6 +445,14 @@ async fn editing_while_discovery_is_unreachable_keeps_the_issuer() {
     assert_eq!(edited.scopes, "read profile");
     assert_eq!(edited.redirect_uri, app.redirect_uri, "an app keeps its address");
     assert_eq!(stored_issuer(&w), (serde_json::json!(w.provider.issuer), serde_json::json!(true)));
+    // The same when the discovery documents answer 503.
+    w.provider.control("/__test/fault", serde_json::json!({"route": "any", "status": 503, "count": 2})).await;
+    let mut edit = app_input(&w, PresetId::Generic, RedirectMode::DeepLink, "read");
+    edit.id = Some(app.id.clone());
+    edit.client_secret = None;
+    w.lk.save_app(edit).await.unwrap();
+    w.provider.control("/__test/fault/clear", serde_json::json!({})).await;
+    assert_eq!(stored_issuer(&w), (serde_json::json!(w.provider.issuer), serde_json::json!(true)));
     // And the RFC 9207 check is still on: an answer without iss is rejected.
     let start = w.lk.start_connect(&app.id, None).await.unwrap();
     let location =

@@ -13,6 +13,10 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/latchkey-keyring.XXXXXX")
 export HOME="$dir/home" XDG_DATA_HOME="$dir/data" XDG_CONFIG_HOME="$dir/config" XDG_RUNTIME_DIR="$dir/run"
 mkdir -p "$HOME" "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_RUNTIME_DIR"
 chmod 700 "$XDG_RUNTIME_DIR"
+# No display for the bus and the keyring daemon (restored for CMD below): a test that locks the
+# keychain must see unlock prompts fail at once, never a dialog on the developer's screen.
+caller_display=$(export -p | grep -E ' (DISPLAY|WAYLAND_DISPLAY)=' || true)
+unset DISPLAY WAYLAND_DISPLAY
 eval "$(dbus-launch --sh-syntax)"
 cleanup() {
   kill "$DBUS_SESSION_BUS_PID" 2>/dev/null || true
@@ -21,9 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 0' TERM INT
-# No display for the daemon: a test that locks the keychain must see prompts fail at once, never
-# a dialog on the developer's screen.
-unset DISPLAY WAYLAND_DISPLAY
 # The password must be non-empty: an empty one brings up a GUI prompt (RECIPES.md).
 eval "$(printf 'latchkey-test-keyring' | gnome-keyring-daemon --unlock --components=secrets)"
 keyring_pid=$(pgrep -n -f "gnome-keyring-daemon --unlock --components=secrets" || true)
@@ -39,6 +40,7 @@ if [ "${1:-}" = "--" ]; then
   shift
   unset XDG_DATA_HOME XDG_CONFIG_HOME XDG_RUNTIME_DIR
   eval "$caller_env"
+  eval "$caller_display"
   "$@"
   exit $?
 fi

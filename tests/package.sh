@@ -75,6 +75,8 @@ wait_count() {
 }
 # The installed app ignores the test hooks' variables: with the demo seeding and the
 # opened-URL log asked for, it adds no provider app and writes no log file.
+# Xvfb was started a moment ago: wait until it accepts clients (GTK cannot start without it).
+for _ in $(seq 100); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
 hooks="$(mktemp -d)"
 LATCHKEY_DATA_DIR="$hooks/data" LATCHKEY_OPEN_URL_LOG="$hooks/opened.log" \
   LATCHKEY_DEMO_PROVIDER=http://127.0.0.1:9 LATCHKEY_BENCH_READY_FILE="$hooks/ready" \

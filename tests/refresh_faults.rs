@@ -162,7 +162,17 @@ async fn a_lock_held_by_a_stopped_process_delays_no_other_connection() {
     let fine = rememberizer(&w, "bob").await;
     let path = w.lk.lock_path(&stuck.id);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut holder = Command::new("flock").arg(&path).args(["sleep", "600"]).spawn().expect("flock(1)");
+    // `--no-fork`: the process that holds the lock is the one stopped and killed below (a forked
+    // `sleep` would outlive the test and keep its output pipe open).
+    let mut holder = Command::new("flock")
+        .arg("--no-fork")
+        .arg(&path)
+        .args(["sleep", "600"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("flock(1)");
     tokio::time::sleep(Duration::from_millis(300)).await;
     Command::new("kill").args(["-STOP", &holder.id().to_string()]).status().unwrap();
     let g0 = (w.tokens(&stuck.id).unwrap().generation, w.tokens(&fine.id).unwrap().generation);

@@ -160,6 +160,11 @@ pub async fn discover(client: &reqwest::Client, base: &Url) -> Result<Option<Met
         let url = join(base, path)?;
         let answer =
             http::send("the provider's metadata", client.get(url).header("Accept", "application/json")).await?;
+        // A server error says nothing about whether metadata exists: an error, not "none" (a
+        // caller keeps what an earlier discovery found).
+        if answer.status.is_server_error() || answer.status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(answer.error("the provider's metadata", false));
+        }
         if answer.status.is_success()
             && let Ok(v) = answer.json("the provider's metadata")
         {

@@ -8,6 +8,30 @@ function rows() {
 }
 
 describe('connections list', () => {
+  test('a set waiting for a locked keychain and rejected app credentials each say so, with the fix', async () => {
+    fakeBackend({
+      apps: [app()],
+      connections: [
+        connection({ status: 'waiting_to_save', lastError: null }),
+        connection({
+          id: 'c-2',
+          name: 'Bob',
+          email: 'bob@example.com',
+          appCredentialsRejected: 'The provider did not accept the client id or secret (invalid_client)',
+        }),
+      ],
+    });
+    render(App);
+    await waitFor(() => expect(rows()).toHaveLength(2));
+    const [alice, bob] = rows();
+    expect(within(alice).getByText('Keychain locked — waiting to save')).toBeTruthy();
+    expect(within(alice).getByText(/saved as soon as it is unlocked/)).toBeTruthy();
+    expect(within(alice).queryByRole('button', { name: /Reconnect/ })).toBeNull();
+    expect(within(bob).getByText(/rejected the app's credentials/)).toBeTruthy();
+    expect(within(bob).getByText(/enter its client secret again/)).toBeTruthy();
+    expect(within(bob).queryByRole('button', { name: /Reconnect/ })).toBeNull();
+  });
+
   test('empty state explains Latchkey and offers Connect account', async () => {
     fakeBackend();
     render(App);
