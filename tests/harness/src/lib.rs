@@ -193,13 +193,7 @@ pub fn query(url: &str, key: &str) -> Option<String> {
 /// Locks the test keychain's collection (as a screen lock or `Lock` from a desktop would).
 pub fn lock_keychain() {
     let conn = zbus::blocking::Connection::session().expect("session bus");
-    let svc = zbus::blocking::Proxy::new(
-        &conn,
-        "org.freedesktop.secrets",
-        "/org/freedesktop/secrets",
-        "org.freedesktop.Secret.Service",
-    )
-    .unwrap();
+    let svc = secrets(&conn, "org.freedesktop.Secret.Service");
     let login = zbus::zvariant::ObjectPath::try_from(LOGIN).unwrap();
     let _: (Vec<zbus::zvariant::OwnedObjectPath>, zbus::zvariant::OwnedObjectPath) =
         svc.call("Lock", &(vec![login],)).expect("Lock");
@@ -210,22 +204,10 @@ pub fn lock_keychain() {
 /// password `tests/keyring-session.sh` started it with).
 pub fn unlock_keychain() {
     let conn = zbus::blocking::Connection::session().expect("session bus");
-    let svc = zbus::blocking::Proxy::new(
-        &conn,
-        "org.freedesktop.secrets",
-        "/org/freedesktop/secrets",
-        "org.freedesktop.Secret.Service",
-    )
-    .unwrap();
+    let svc = secrets(&conn, "org.freedesktop.Secret.Service");
     let (_, session): (zbus::zvariant::OwnedValue, zbus::zvariant::OwnedObjectPath) =
         svc.call("OpenSession", &("plain", zbus::zvariant::Value::from(""))).expect("OpenSession");
-    let internal = zbus::blocking::Proxy::new(
-        &conn,
-        "org.freedesktop.secrets",
-        "/org/freedesktop/secrets",
-        "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface",
-    )
-    .unwrap();
+    let internal = secrets(&conn, "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface");
     let login = zbus::zvariant::ObjectPath::try_from(LOGIN).unwrap();
     let secret = (session.as_ref(), Vec::<u8>::new(), b"latchkey-test-keyring".to_vec(), "text/plain");
     let () = internal.call("UnlockWithMasterPassword", &(login, secret)).expect("UnlockWithMasterPassword");
@@ -233,6 +215,12 @@ pub fn unlock_keychain() {
 }
 
 const LOGIN: &str = "/org/freedesktop/secrets/collection/login";
+
+/// The Secret Service object with `interface`.
+fn secrets<'a>(conn: &zbus::blocking::Connection, interface: &'a str) -> zbus::blocking::Proxy<'a> {
+    zbus::blocking::Proxy::new(conn, "org.freedesktop.secrets", "/org/freedesktop/secrets", interface)
+        .expect("Secret Service proxy")
+}
 
 /// The collection's `Locked` property.
 pub fn keychain_locked() -> Option<bool> {
