@@ -124,7 +124,13 @@ impl Drop for TestProvider {
 /// A plain HTTP client for tests.
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+    // No idle connections kept: Node closes them after 5 s, and a request that races that close
+    // fails with "incomplete message" (seen in the long SIGKILL soak).
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
 }
 
 /// The private Secret Service of this test process.
