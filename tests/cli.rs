@@ -339,11 +339,17 @@ async fn the_agent_reports_damaged_data_once_in_its_log_and_waits_for_a_change()
     wait_for(1).await;
     // The same damage written again wakes the refresher (the store watch), but it is not
     // reported again.
-    std::fs::write(&file, b"{damaged").unwrap();
+    // Replaced in one step (a plain write passes through an empty file, a damage of its own).
+    let replace = |bytes: &[u8]| {
+        let tmp = file.with_extension("tmp");
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+    };
+    replace(b"{damaged");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(reports(), 1, "{}", std::fs::read_to_string(&log).unwrap());
     // Another damage: the watch wakes the refresher, which says so again.
-    std::fs::write(&file, b"[still damaged]").unwrap();
+    replace(b"[still damaged]");
     wait_for(2).await;
     assert!(agent.0.try_wait().unwrap().is_none(), "the agent keeps running");
 }
