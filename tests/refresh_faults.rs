@@ -112,7 +112,6 @@ async fn sigkill_mid_refresh_leaves_every_connection_valid_or_explained() {
         conns.push((rememberizer(&w, login).await.id, login));
     }
     let ids: Vec<String> = conns.iter().map(|(id, _)| id.clone()).collect();
-    let app = w.lk.list_apps().unwrap()[0].id.clone();
     let trials = soak_trials();
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
     let mut broken = 0;
@@ -140,9 +139,7 @@ async fn sigkill_mid_refresh_leaves_every_connection_valid_or_explained() {
             assert_eq!(row.status, Status::NeedsReconnect, "{trial}: {:?}", row.last_error);
             assert!(!row.last_error.unwrap_or_default().is_empty(), "{trial}: a reason is given");
             broken += 1;
-            let start = w.lk.start_connect(&app, Some(id)).await.unwrap();
-            let answer = w.provider.sign_in(&start.authorize_url, login, true).await;
-            w.lk.handle_callback(answer["location"].as_str().unwrap()).await.unwrap();
+            w.reconnect(id, login).await;
         }
         if trial % 10 == 9 {
             eprintln!(
@@ -290,10 +287,7 @@ async fn reconnect_revokes_the_replaced_grant_and_a_failed_connect_its_tokens() 
     let w = short_lived("generic", "3600");
     let c = w.connect(PresetId::Generic, RedirectMode::DeepLink, "read", "alice").await;
     let old = w.tokens(&c.id).unwrap();
-    let app = w.lk.list_apps().unwrap()[0].clone();
-    let start = w.lk.start_connect(&app.id, Some(&c.id)).await.unwrap();
-    let answer = w.provider.sign_in(&start.authorize_url, "alice", true).await;
-    let again = w.lk.handle_callback(answer["location"].as_str().unwrap()).await.unwrap();
+    let again = w.reconnect(&c.id, "alice").await;
     assert_eq!(again.id, c.id);
     assert_eq!(again.status, Status::Connected);
     assert!(!w.provider.is_active(old.refresh_token.as_ref().unwrap().expose_secret()).await, "old grant revoked");

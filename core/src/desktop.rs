@@ -19,47 +19,36 @@ fn app_binary() -> Option<std::path::PathBuf> {
 /// failures (no notification service) are logged, never fatal. `LATCHKEY_NO_NOTIFICATIONS`
 /// turns it off.
 pub fn notify_needs_reconnect(connection_id: &str, who: &str, reason: &str) {
-    if std::env::var_os("LATCHKEY_NO_NOTIFICATIONS").is_some() {
-        return;
-    }
-    let (id, summary, body) =
-        (connection_id.to_owned(), format!("Reconnect {who}"), format!("{reason}\nOpen Latchkey and click Reconnect."));
-    std::thread::spawn(move || {
-        let mut n = notify_rust::Notification::new();
-        n.appname("Latchkey").summary(&summary).body(&body).icon("dialog-password");
-        #[cfg(all(unix, not(target_os = "macos")))]
-        n.action("default", "Open Latchkey");
-        match n.show() {
-            #[cfg(all(unix, not(target_os = "macos")))]
-            Ok(handle) => handle.wait_for_action(|action| {
-                if action == "default"
-                    && let Some(app) = app_binary()
-                {
-                    let _ = std::process::Command::new(app).arg(format!("{SHOW_CONNECTION_ARG}{id}")).spawn();
-                }
-            }),
-            #[cfg(not(all(unix, not(target_os = "macos"))))]
-            Ok(_) => {}
-            Err(e) => log::info!("no desktop notification for {id}: {e}"),
-        }
-    });
+    show(
+        format!("Reconnect {who}"),
+        format!("{reason}\nOpen Latchkey and click Reconnect."),
+        "dialog-password",
+        vec![format!("{SHOW_CONNECTION_ARG}{connection_id}")],
+        format!("connection {connection_id}"),
+    );
 }
 
 /// Shows "Latchkey's data file is damaged" through the desktop's notification service, off
 /// the caller's thread; activating it opens the app on its recovery screen. Failures are
 /// logged, never fatal. `LATCHKEY_NO_NOTIFICATIONS` turns it off.
 pub fn notify_damaged_data(path: &std::path::Path, backup_available: bool) {
-    if std::env::var_os("LATCHKEY_NO_NOTIFICATIONS").is_some() {
-        return;
-    }
     let what = if backup_available { "restore the last good copy" } else { "start empty" };
     let body = format!(
         "{} cannot be read and was left as it is. Background refresh is paused.\nOpen Latchkey to {what}.",
         path.display()
     );
+    show("Latchkey's data file is damaged".into(), body, "dialog-warning", vec![], "the damaged data file".into());
+}
+
+/// Shows a notification off the caller's thread; activating it starts the app with `open_args`
+/// (forwarded to a running instance). `about` names it in the log if it cannot be shown.
+fn show(summary: String, body: String, icon: &'static str, open_args: Vec<String>, about: String) {
+    if std::env::var_os("LATCHKEY_NO_NOTIFICATIONS").is_some() {
+        return;
+    }
     std::thread::spawn(move || {
         let mut n = notify_rust::Notification::new();
-        n.appname("Latchkey").summary("Latchkey's data file is damaged").body(&body).icon("dialog-warning");
+        n.appname("Latchkey").summary(&summary).body(&body).icon(icon);
         #[cfg(all(unix, not(target_os = "macos")))]
         n.action("default", "Open Latchkey");
         match n.show() {
@@ -68,12 +57,14 @@ pub fn notify_damaged_data(path: &std::path::Path, backup_available: bool) {
                 if action == "default"
                     && let Some(app) = app_binary()
                 {
-                    let _ = std::process::Command::new(app).spawn();
+                    let _ = std::process::Command::new(app).args(&open_args).spawn();
                 }
             }),
             #[cfg(not(all(unix, not(target_os = "macos"))))]
-            Ok(_) => {}
-            Err(e) => log::info!("no desktop notification for the damaged data file: {e}"),
+            Ok(_) => {
+                let _ = &open_args;
+            }
+            Err(e) => log::info!("no desktop notification for {about}: {e}"),
         }
     });
 }

@@ -116,6 +116,14 @@ impl World {
         }
     }
 
+    /// Reconnects a connection (deep link or loopback app) by signing in as `login` again.
+    pub async fn reconnect(&self, connection_id: &str, login: &str) -> latchkey_core::ConnectionView {
+        let app = self.lk.list_connections().unwrap().into_iter().find(|c| c.id == connection_id).unwrap().app_id;
+        let start = self.lk.start_connect(&app, Some(connection_id)).await.unwrap();
+        let answer = self.provider.sign_in(&start.authorize_url, login, true).await;
+        self.lk.handle_callback(answer["location"].as_str().unwrap()).await.unwrap()
+    }
+
     pub async fn refreshes(&self) -> i64 {
         self.provider.stats().await["token"]["refresh_token"].as_i64().unwrap()
     }
