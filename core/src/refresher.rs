@@ -225,7 +225,13 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
             () = cancel.cancelled() => break,
         }
     }
-    tasks.abort_all();
+    // A refresh in flight may already have rotated the refresh token at the provider: let it
+    // store the new set rather than abort it between the two (each is bounded by the HTTP
+    // timeout and the lock wait).
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(45), drain).await.is_err() {
+        log::warn!("refresher stopped with refreshes still running");
+    }
     resume.abort();
     log::info!("refresher stopped");
 }
