@@ -106,6 +106,9 @@ fn forward_events(app: &AppHandle, lk: &Latchkey) {
                 Ok(Event::ConnectionsChanged) => {
                     let _ = app.emit(EV_CONNECTIONS_CHANGED, serde_json::json!({}));
                 }
+                // The window tells recoveries from the list it reloads (the agent, another
+                // process, may be the one that saw it).
+                Ok(Event::Recovered { .. }) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     let _ = app.emit(EV_CONNECTIONS_CHANGED, serde_json::json!({}));
                 }

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{World, lock_keychain, unlock_keychain, wait_for, world_full};
-use latchkey_core::{Clock, PresetId, RedirectMode, Status};
+use latchkey_core::{Clock, Event, PresetId, RedirectMode, Status};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
@@ -49,9 +49,19 @@ async fn a_keychain_locked_mid_refresh_loses_nothing() {
     assert_ne!(served.expose_secret(), before.access_token.expose_secret());
     assert!(w.provider.is_active(served.expose_secret()).await);
     assert_eq!(w.lk.list_connections().unwrap()[0].status, Status::WaitingToSave);
+    let mut events = w.lk.subscribe();
     tokio::time::sleep_until(unlocked_at.into()).await;
     unlock_keychain();
     wait_for("the waiting set to be saved", 15, async || w.lk.unsaved_connections().is_empty()).await;
+    // The good news is told like the bad: a Recovered event (the desktop notification beside it).
+    let recovered = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(Event::Recovered { connection_id, who, was })) => break (connection_id, who, was),
+            Ok(Ok(_)) => {}
+            other => panic!("no Recovered event after the keychain was unlocked: {other:?}"),
+        }
+    };
+    assert_eq!(recovered, (c.id.clone(), "alice@example.com".to_owned(), Status::WaitingToSave));
     let v = &w.lk.list_connections().unwrap()[0];
     assert_eq!(v.status, Status::Connected, "{:?}", v.last_error);
     assert!(v.last_error.is_none());

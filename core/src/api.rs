@@ -152,10 +152,40 @@ pub fn parse_mementos(v: &Value) -> Vec<Memento> {
                 id: id_string(m.get("id"))?,
                 name: str_field(m, "name").unwrap_or_else(|| "(unnamed)".into()),
                 description: str_field(m, "description"),
-                documents_count: m.get("documents_count").and_then(Value::as_i64),
+                documents_count: documents_count(m),
             })
         })
         .collect()
+}
+
+/// The names a memento's document count goes by (Rememberizer's serializers are not
+/// consistent across versions, and the docs show none): a count under one of these, a numeric
+/// string, or the list of documents itself.
+const DOCUMENT_COUNT_FIELDS: [&str; 7] = [
+    "documents_count",
+    "document_count",
+    "documentsCount",
+    "documentCount",
+    "num_documents",
+    "number_of_documents",
+    "doc_count",
+];
+
+fn documents_count(m: &Value) -> Option<i64> {
+    let count = |v: &Value| match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    DOCUMENT_COUNT_FIELDS
+        .iter()
+        .find_map(|k| m.get(*k).and_then(count))
+        .or_else(|| match m.get("documents") {
+            Some(Value::Array(docs)) => Some(docs.len() as i64),
+            Some(v) => count(v),
+            None => None,
+        })
+        .filter(|n| *n >= 0)
 }
 
 /// Fusio: `GET /consumer/grant`.
@@ -218,6 +248,21 @@ mod tests {
         assert_eq!(p.extra["scopes"], "consumer, x");
         assert!(parse_profile(ProfileStyle::Fusio, &json!({"name": "no id"})).is_err());
         assert!(parse_profile(ProfileStyle::Fusio, &json!([1])).is_err());
+    }
+
+    #[test]
+    fn memento_document_counts_under_every_known_name() {
+        let n = |m: Value| parse_mementos(&json!([m]))[0].documents_count;
+        assert_eq!(n(json!({"id": 1, "documents_count": 12})), Some(12));
+        assert_eq!(n(json!({"id": 1, "document_count": 3})), Some(3));
+        assert_eq!(n(json!({"id": 1, "documentsCount": 4})), Some(4));
+        assert_eq!(n(json!({"id": 1, "num_documents": "5"})), Some(5));
+        assert_eq!(n(json!({"id": 1, "documents": [{"id": 1}, {"id": 2}]})), Some(2));
+        assert_eq!(n(json!({"id": 1, "documents": 7})), Some(7));
+        assert_eq!(n(json!({"id": 1, "document_count": 0})), Some(0));
+        assert_eq!(n(json!({"id": 1})), None);
+        assert_eq!(n(json!({"id": 1, "documents_count": "many"})), None);
+        assert_eq!(n(json!({"id": 1, "documents_count": -1})), None);
     }
 
     #[test]

@@ -28,6 +28,23 @@ pub fn notify_needs_reconnect(connection_id: &str, who: &str, reason: &str) {
     );
 }
 
+/// Shows "… works again" when a connection that needed reconnecting, or waited for a locked
+/// keychain, is fine again — the good news, told like the bad. Off the caller's thread;
+/// failures are logged. `LATCHKEY_NO_NOTIFICATIONS` turns it off.
+pub fn notify_recovered(connection_id: &str, who: &str, was: crate::Status) {
+    let body = match was {
+        crate::Status::WaitingToSave => "The keychain is unlocked again: the refreshed sign-in is saved.",
+        _ => "The connection works again; nothing more to do.",
+    };
+    show(
+        format!("{who} works again"),
+        body.to_owned(),
+        "emblem-ok",
+        vec![format!("{SHOW_CONNECTION_ARG}{connection_id}")],
+        format!("connection {connection_id}"),
+    );
+}
+
 /// Shows "Latchkey's data file is damaged" through the desktop's notification service, off
 /// the caller's thread; activating it opens the app on its recovery screen. Failures are
 /// logged, never fatal. `LATCHKEY_NO_NOTIFICATIONS` turns it off.

@@ -20,6 +20,30 @@ pub enum Revocation {
     None(Option<Url>),
 }
 
+impl Revocation {
+    /// What revoking can do at this provider, for the window to say before the click.
+    pub fn support(&self) -> RevokeSupport {
+        match self {
+            Self::Rfc7009(_) | Self::FusioBearer(_) => RevokeSupport::Revokes,
+            Self::None(_) => RevokeSupport::Cannot,
+        }
+    }
+}
+
+/// What revoking a connection does at its provider — told to the person before the
+/// irreversible click (the UI words each case; it never branches on a preset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeSupport {
+    /// The provider revokes the sign-in (an RFC 7009 endpoint it publishes, or Fusio's revoke).
+    Revokes,
+    /// Latchkey tries an endpoint the provider does not document; where it is not offered, the
+    /// connection is removed here only and the person finishes at the provider's page.
+    Tries,
+    /// The provider offers apps no way to revoke: removal here only, and the provider's page.
+    Cannot,
+}
+
 /// Everything needed to talk to one provider app.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
@@ -55,6 +79,32 @@ impl ProviderApp {
         }
     }
 
+    /// The provider's web page where a person manages connected apps — only for the server
+    /// the preset knows. An app pointed at another server (staging, self-hosted, a local test
+    /// server) has its own pages, which Latchkey does not know: no link rather than a link to
+    /// the production site.
+    pub fn manage_page(&self) -> Option<Url> {
+        let p = self.preset.preset();
+        let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+        let overridden = match (&self.base_url, p.default_base) {
+            (None, _) => false,
+            (Some(u), Some(d)) => !same(u.as_str(), d),
+            (Some(_), None) => true,
+        };
+        if overridden { None } else { p.manage_url.and_then(|s| Url::parse(s).ok()) }
+    }
+
+    /// The server in force as people read it: host, and the port when it is not the default
+    /// (`api.rememberizer.ai`, `127.0.0.1:4000`). `None` when the app has no base URL.
+    pub fn server(&self) -> Option<String> {
+        let base = self.base().ok()?;
+        let host = base.host_str()?;
+        Some(match base.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        })
+    }
+
     /// Resolves and checks every endpoint (HTTPS or loopback).
     pub fn endpoints(&self) -> Result<Endpoints> {
         let p = self.preset.preset();
@@ -75,7 +125,7 @@ impl ProviderApp {
             Some(u) => u.clone(),
             None => join(&api_base, p.profile_path)?,
         };
-        let manage = p.manage_url.map(parse).transpose()?;
+        let manage = self.manage_page();
         let revocation = match (p.revocation, &self.revocation_url) {
             (RevocationStyle::FusioBearer(path), _) => Revocation::FusioBearer(join(&base, path)?),
             (_, Some(u)) => Revocation::Rfc7009(u.clone()),
@@ -253,6 +303,27 @@ mod tests {
             Revocation::None(Some(u)) => assert_eq!(u.scheme(), "https"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_manage_page_and_server_follow_the_base_override() {
+        let prod = app(PresetId::Rememberizer, None);
+        assert_eq!(prod.manage_page().unwrap().host_str(), Some("rememberizer.ai"));
+        assert_eq!(prod.server().as_deref(), Some("api.rememberizer.ai"));
+        let same = app(PresetId::Rememberizer, Some("https://api.rememberizer.ai/"));
+        assert!(same.manage_page().is_some(), "the production base typed out is still production");
+        let staging = app(PresetId::Rememberizer, Some("https://api.staging.example"));
+        assert_eq!(staging.manage_page(), None, "never the production page for another server");
+        assert_eq!(staging.endpoints().unwrap().revocation, Revocation::None(None));
+        assert_eq!(staging.server().as_deref(), Some("api.staging.example"));
+        let local = app(PresetId::Textmaster, Some("http://127.0.0.1:4000"));
+        assert_eq!(local.manage_page(), None);
+        assert_eq!(local.server().as_deref(), Some("127.0.0.1:4000"));
+        assert_eq!(
+            app(PresetId::Fusio, Some("https://f.example/api")).endpoints().unwrap().revocation.support(),
+            RevokeSupport::Revokes
+        );
+        assert_eq!(local.endpoints().unwrap().revocation.support(), RevokeSupport::Cannot);
     }
 
     #[test]

@@ -53,6 +53,31 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// Which error exactly, within a code, where the advice differs: the window's hint follows
+/// it (a declined consent is not a misconfigured app). Mirrored in `ui/src/lib/types.ts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorReason {
+    /// The person declined at the provider (RFC 6749 §4.1.2.1 `access_denied`).
+    AccessDenied,
+    /// The provider refused the requested scopes (`invalid_scope`).
+    InvalidScope,
+    /// The provider rejected the provider app itself (`invalid_client`, `unauthorized_client`).
+    ClientRejected,
+    /// The code or refresh token is no longer accepted (`invalid_grant`).
+    InvalidGrant,
+    /// The provider does not support this kind of sign-in (`unsupported_*`).
+    Unsupported,
+    /// The provider had a problem of its own (`server_error`, `temporarily_unavailable`, 5xx, 429).
+    ProviderUnavailable,
+    /// No answer came (DNS, connect, timeout).
+    Unreachable,
+    /// Another Latchkey process holds the connection.
+    Busy,
+    /// The keychain is locked.
+    KeychainLocked,
+}
+
 /// An OAuth 2.0 error response (RFC 6749 §5.2 and §4.1.2.1), as the provider sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
@@ -230,6 +255,27 @@ impl Error {
         }
     }
 
+    /// The finer reason, where the advice differs from the code's.
+    pub fn reason(&self) -> Option<ErrorReason> {
+        match self {
+            Self::OAuth(o) => match o.error.as_str() {
+                "access_denied" => Some(ErrorReason::AccessDenied),
+                "invalid_scope" => Some(ErrorReason::InvalidScope),
+                "invalid_client" | "unauthorized_client" => Some(ErrorReason::ClientRejected),
+                "invalid_grant" => Some(ErrorReason::InvalidGrant),
+                "unsupported_response_type" | "unsupported_grant_type" => Some(ErrorReason::Unsupported),
+                "server_error" | "temporarily_unavailable" => Some(ErrorReason::ProviderUnavailable),
+                _ => None,
+            },
+            Self::Http { status, .. } if *status >= 500 || *status == 429 => Some(ErrorReason::ProviderUnavailable),
+            Self::Network { .. } => Some(ErrorReason::Unreachable),
+            Self::Busy(_) => Some(ErrorReason::Busy),
+            Self::CredentialsRejected(_) => Some(ErrorReason::ClientRejected),
+            Self::Keychain(m) if m.contains("locked") => Some(ErrorReason::KeychainLocked),
+            _ => None,
+        }
+    }
+
     /// Whether trying again later may help (network trouble, 5xx, 429).
     pub fn is_transient(&self) -> bool {
         self.code() == ErrorCode::Network
@@ -277,6 +323,25 @@ mod tests {
         let msg = oauth("access_denied", Some("The user denied the request")).plain();
         assert!(msg.starts_with("You declined"), "{msg}");
         assert!(msg.contains("The user denied the request"), "{msg}");
+    }
+
+    #[test]
+    fn every_oauth_error_has_its_own_reason() {
+        let r = |e: &str| Error::OAuth(oauth(e, None)).reason();
+        assert_eq!(r("access_denied"), Some(ErrorReason::AccessDenied));
+        assert_eq!(r("invalid_scope"), Some(ErrorReason::InvalidScope));
+        assert_eq!(r("invalid_client"), Some(ErrorReason::ClientRejected));
+        assert_eq!(r("unauthorized_client"), Some(ErrorReason::ClientRejected));
+        assert_eq!(r("server_error"), Some(ErrorReason::ProviderUnavailable));
+        assert_eq!(r("temporarily_unavailable"), Some(ErrorReason::ProviderUnavailable));
+        assert_eq!(r("something_else"), None);
+        let e = Error::Http { what: "x", status: 502, detail: None, retry_after: None };
+        assert_eq!(e.reason(), Some(ErrorReason::ProviderUnavailable));
+        assert_eq!(
+            Error::Keychain("access was refused (is the keychain locked?)".into()).reason(),
+            Some(ErrorReason::KeychainLocked)
+        );
+        assert_eq!(Error::Keychain("no keychain service is running".into()).reason(), None);
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub mod vault;
 pub mod watch;
 
 pub use clock::{Clock, Timestamp};
-pub use error::{Error, ErrorCode, OAuthError, Result};
+pub use error::{Error, ErrorCode, ErrorReason, OAuthError, Result};
 pub use provider::{PresetId, RedirectMode};
 pub use service::{AppInput, AppView, Config, ConnectStart, ConnectionView, ErrorView, Event, Latchkey};
 pub use store::{Connection, ProviderApp, Settings, Status};

@@ -117,7 +117,7 @@ impl Latchkey {
         let conn = data.connection(connection_id)?;
         let manage_url = match &endpoints.revocation {
             Revocation::None(page) => page.as_ref().map(|u| u.to_string()),
-            _ => preset.manage_url.map(str::to_owned),
+            _ => app.manage_page().map(|u| u.to_string()),
         };
         let scope_labels = conn
             .scopes_granted
@@ -167,7 +167,7 @@ impl Latchkey {
         let conn = data.connection(connection_id)?.clone();
         let app = data.app(&conn.app_id).ok().cloned();
         let provider = app.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| "the provider".into());
-        let manage = app.as_ref().and_then(|a| a.preset.preset().manage_url).map(str::to_owned);
+        let manage = app.as_ref().and_then(|a| a.manage_page()).map(|u| u.to_string());
         if local_only || app.is_none() {
             self.remove_connection(connection_id).await?;
             return Ok(RevokeOutcome {

@@ -346,24 +346,30 @@ impl Latchkey {
         };
         let id = connection_id.to_owned();
         let t = fresh.clone();
-        self.update(move |d| {
-            let settings = d.settings.clone();
-            let c = d.connection_mut(&id)?;
-            describe(c, &t, &settings);
-            c.last_refresh_at = Some(now);
-            c.updated_at = now;
-            c.log_refresh(RefreshLogEntry { at: now, ok: true, message: None });
-            if waiting {
-                c.status = Status::WaitingToSave;
-                c.last_error = Some(WAITING_TO_SAVE.into());
-            } else {
-                c.status = Status::Connected;
-                c.last_error = None;
-            }
-            Ok(())
-        })
-        .await?;
+        let recovered = self
+            .update(move |d| {
+                let settings = d.settings.clone();
+                let c = d.connection_mut(&id)?;
+                let was = c.status;
+                describe(c, &t, &settings);
+                c.last_refresh_at = Some(now);
+                c.updated_at = now;
+                c.log_refresh(RefreshLogEntry { at: now, ok: true, message: None });
+                if waiting {
+                    c.status = Status::WaitingToSave;
+                    c.last_error = Some(WAITING_TO_SAVE.into());
+                } else {
+                    c.status = Status::Connected;
+                    c.last_error = None;
+                }
+                let back = !waiting && matches!(was, Status::WaitingToSave | Status::NeedsReconnect);
+                Ok(back.then(|| (who_of(c), was, settings.notifications)))
+            })
+            .await?;
         self.emit(Event::ConnectionsChanged);
+        if let Some((who, was, notify)) = recovered {
+            self.announce_recovery(connection_id, who, was, notify);
+        }
         if waiting {
             self.spawn_saver(connection_id);
         }
@@ -419,18 +425,23 @@ impl Latchkey {
         log::info!("connection {connection_id}: the refreshed tokens are saved in the keychain");
         let id = connection_id.to_owned();
         let now = self.now();
-        let _ = self
+        let recovered = self
             .update(move |d| {
+                let notify = d.settings.notifications;
                 let c = d.connection_mut(&id)?;
                 if c.status == Status::WaitingToSave {
                     c.status = Status::Connected;
                     c.last_error = None;
                     c.updated_at = now;
+                    return Ok(Some((who_of(c), notify)));
                 }
-                Ok(())
+                Ok(None)
             })
             .await;
         self.emit(Event::ConnectionsChanged);
+        if let Ok(Some((who, notify))) = recovered {
+            self.announce_recovery(connection_id, who, Status::WaitingToSave, notify);
+        }
         Ok(false)
     }
 
@@ -569,7 +580,7 @@ impl Latchkey {
                 c.last_error = Some(message.clone());
                 c.updated_at = now;
                 c.log_refresh(RefreshLogEntry { at: now, ok: false, message: Some(message) });
-                let who = c.email.clone().or(c.name.clone()).unwrap_or_else(|| c.account_id.clone());
+                let who = who_of(c);
                 Ok((terminal && was != Status::NeedsReconnect && notify).then_some(who))
             })
             .await?;
@@ -579,6 +590,11 @@ impl Latchkey {
         self.emit(Event::ConnectionsChanged);
         Ok(())
     }
+}
+
+/// A connection's account as notifications name it: email, else name, else the account id.
+fn who_of(c: &Connection) -> String {
+    c.email.clone().or(c.name.clone()).unwrap_or_else(|| c.account_id.clone())
 }
 
 fn busy() -> Error {

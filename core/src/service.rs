@@ -13,8 +13,8 @@ use url::Url;
 
 use crate::api::{self, Profile};
 use crate::clock::{Clock, Timestamp};
-use crate::endpoints::{apply_metadata, discover};
-use crate::error::{Error, ErrorCode, Result};
+use crate::endpoints::{RevokeSupport, apply_metadata, discover};
+use crate::error::{Error, ErrorCode, ErrorReason, Result};
 use crate::flow::{FLOW_TTL_SECS, FlowRequest, Flows, PendingFlow};
 use crate::loopback::{Answer, Loopback, browser_page};
 use crate::oauth::{self, Client};
@@ -90,20 +90,33 @@ pub enum Event {
     },
     /// Connections or apps changed.
     ConnectionsChanged,
+    /// A connection that needed reconnecting, or waited for a locked keychain, works again
+    /// (the good news, told like the bad: see [`Latchkey::announce_recovery`]).
+    Recovered {
+        /// Which connection.
+        connection_id: String,
+        /// Its account, as people read it.
+        who: String,
+        /// What it was before.
+        was: Status,
+    },
 }
 
-/// An error as it crosses to the UI: `{ code, message }`.
+/// An error as it crosses to the UI: `{ code, message, reason? }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorView {
     /// What the UI can act on.
     pub code: ErrorCode,
     /// Plain words.
     pub message: String,
+    /// Which error exactly, where the advice differs (the hint follows it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ErrorReason>,
 }
 
 impl From<&Error> for ErrorView {
     fn from(e: &Error) -> Self {
-        Self { code: e.code(), message: e.to_string() }
+        Self { code: e.code(), message: e.to_string(), reason: e.reason() }
     }
 }
 
@@ -158,6 +171,8 @@ pub struct AppView {
     /// The provider rejected the app's credentials on refresh (its words); fixed by editing
     /// the app (usually its client secret).
     pub credentials_rejected: Option<String>,
+    /// The server in force (host and port): the override, or the preset's production host.
+    pub server: Option<String>,
 }
 
 /// What the UI sends to add or edit a provider app.
@@ -243,6 +258,12 @@ pub struct ConnectionView {
     /// The provider app's credentials were rejected: this connection waits until the app is
     /// fixed (the provider's words).
     pub app_credentials_rejected: Option<String>,
+    /// What Revoke can do at the provider (said before the click).
+    pub revocation: RevokeSupport,
+    /// The provider's page for connected apps, when Latchkey knows it for this app's server.
+    pub manage_url: Option<String>,
+    /// The provider app's server (host and port), so apps at two servers can be told apart.
+    pub server: Option<String>,
 }
 
 /// A started connect flow.
@@ -281,6 +302,9 @@ pub(crate) fn view(data: &Data, c: &Connection) -> ConnectionView {
         scopes_requested: c.scopes_requested.clone(),
         created_at: c.created_at,
         app_credentials_rejected: app.and_then(|a| a.credentials_rejected.clone()),
+        revocation: app.and_then(|a| a.endpoints().ok()).map_or(RevokeSupport::Cannot, |e| e.revocation.support()),
+        manage_url: app.and_then(ProviderApp::manage_page).map(|u| u.to_string()),
+        server: app.and_then(ProviderApp::server),
     }
 }
 
@@ -422,6 +446,17 @@ impl Latchkey {
             self.inner.changed.notify_waiters();
         }
         let _ = self.inner.events.send(e);
+    }
+
+    /// Says that a connection works again, as breakage is said: an event, and — when
+    /// notifications are on — a desktop notification (the mirror of a newly dead connection's
+    /// "Reconnect …" notification in `refresh::record_failure`).
+    pub(crate) fn announce_recovery(&self, connection_id: &str, who: String, was: Status, notify: bool) {
+        log::info!("connection {connection_id} works again (was {was:?})");
+        if notify {
+            crate::desktop::notify_recovered(connection_id, &who, was);
+        }
+        self.emit(Event::Recovered { connection_id: connection_id.to_owned(), who, was });
     }
 
     /// The data directory.
@@ -956,5 +991,6 @@ fn app_view(data: &Data, a: &ProviderApp) -> AppView {
         userinfo_url: a.userinfo_url.clone(),
         connection_count: data.connections.iter().filter(|c| c.app_id == a.id).count(),
         credentials_rejected: a.credentials_rejected.clone(),
+        server: a.server(),
     }
 }
