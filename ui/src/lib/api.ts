@@ -1,6 +1,7 @@
 // The only module that talks to Tauri. Every command has a typed wrapper;
 // every failure is rethrown as an ApiError `{code, message}`.
 import { invoke } from '@tauri-apps/api/core';
+import { REASON_HINTS } from './errors';
 import { listen } from '@tauri-apps/api/event';
 import type {
   ApiError,
@@ -12,6 +13,7 @@ import type {
   ConnectStart,
   DataHealth,
   ErrorCode,
+  ErrorReason,
   Notice,
   Preset,
   ProviderApp,
@@ -36,10 +38,12 @@ export const ERROR_CODES: readonly ErrorCode[] = [
 /** Turns whatever a rejected invoke produced into an ApiError. */
 export function normaliseError(e: unknown): ApiError {
   if (typeof e === 'object' && e !== null && 'code' in e && 'message' in e) {
-    const { code, message } = e as { code: unknown; message: unknown };
+    const { code, message, reason } = e as { code: unknown; message: unknown; reason?: unknown };
     if (typeof code === 'string' && typeof message === 'string') {
       const known = (ERROR_CODES as readonly string[]).includes(code);
-      return { code: known ? (code as ErrorCode) : 'internal', message };
+      const err: ApiError = { code: known ? (code as ErrorCode) : 'internal', message };
+      if (typeof reason === 'string' && reason in REASON_HINTS) err.reason = reason as ErrorReason;
+      return err;
     }
   }
   return { code: 'internal', message: String(e) };

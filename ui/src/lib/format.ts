@@ -70,3 +70,21 @@ export function displayName(c: {
 }): string {
   return c.label ?? c.name ?? c.email ?? c.accountId;
 }
+
+/**
+ * The line under a provider app's name: its preset (unless the name already says it), its
+ * server, and more parts — so "Rememberizer" at staging and at production look different, and
+ * no word repeats ("Rememberizer · Rememberizer").
+ */
+export function appSubtitle(
+  name: string,
+  presetName: string | null,
+  server: string | null | undefined,
+  ...more: string[]
+): string {
+  const parts: string[] = [];
+  if (presetName && !name.toLowerCase().includes(presetName.toLowerCase())) parts.push(presetName);
+  if (server) parts.push(server);
+  parts.push(...more.filter((m) => m));
+  return parts.join(' · ');
+}

@@ -13,10 +13,30 @@ export type ErrorCode =
   | 'internal'
   | 'damaged_data';
 
+/** Which error exactly, where the advice differs from the code's (mirrors Rust `ErrorReason`). */
+export type ErrorReason =
+  | 'access_denied'
+  | 'invalid_scope'
+  | 'client_rejected'
+  | 'invalid_grant'
+  | 'unsupported'
+  | 'provider_unavailable'
+  | 'unreachable'
+  | 'busy'
+  | 'keychain_locked';
+
 export interface ApiError {
   code: ErrorCode;
   message: string;
+  reason?: ErrorReason;
 }
+
+/**
+ * What Revoke can do at the provider (mirrors Rust `RevokeSupport`): the provider revokes;
+ * Latchkey tries an undocumented endpoint that may not be offered; or it cannot (removal here
+ * only, and the provider's page).
+ */
+export type RevokeSupport = 'revokes' | 'tries' | 'cannot';
 
 export type PresetId = 'rememberizer' | 'textmaster' | 'fusio' | 'generic';
 export type RedirectMode = 'deep_link' | 'loopback' | 'paste';
@@ -51,6 +71,8 @@ export interface ProviderApp {
   connectionCount: number;
   /** The provider rejected this app's credentials on refresh (its words). */
   credentialsRejected?: string | null;
+  /** The server in force, host and port (the override, or the preset's production host). */
+  server?: string | null;
 }
 
 export interface AppInput {
@@ -98,6 +120,12 @@ export interface Connection {
   createdAt: number;
   /** The provider rejected the provider app's credentials (its words): fix the app. */
   appCredentialsRejected?: string | null;
+  /** What Revoke can do at the provider (said before the click). */
+  revocation?: RevokeSupport;
+  /** The provider's page for connected apps, when known for this app's server. */
+  manageUrl?: string | null;
+  /** The provider app's server (host and port). */
+  server?: string | null;
 }
 
 export interface ConnectStart {
