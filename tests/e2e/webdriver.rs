@@ -175,6 +175,25 @@ impl Session {
         self.post("/execute/async", json!({"script": script, "args": args})).await
     }
 
+    /// Presses keys as a keyboard does (W3C "Perform Actions", one key input source): each
+    /// key of `keys` down then up, in order; a key given in `held` (e.g. [`key::SHIFT`]) stays down meanwhile.
+    pub async fn press(&self, held: Option<&str>, keys: &[&str]) -> WdResult<()> {
+        let mut actions = vec![];
+        if let Some(h) = held {
+            actions.push(json!({"type": "keyDown", "value": h}));
+        }
+        for k in keys {
+            actions.push(json!({"type": "keyDown", "value": k}));
+            actions.push(json!({"type": "keyUp", "value": k}));
+        }
+        if let Some(h) = held {
+            actions.push(json!({"type": "keyUp", "value": h}));
+        }
+        self.post("/actions", json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}))
+            .await
+            .map(drop)
+    }
+
     /// A PNG of the current page.
     pub async fn screenshot(&self) -> WdResult<Vec<u8>> {
         let v = self.get("/screenshot").await?;
@@ -218,4 +237,13 @@ fn base64_round_trip() {
     assert_eq!(base64_decode("aGVsbG8h").unwrap(), b"hello!");
     assert_eq!(base64_decode("aGk").unwrap(), b"hi");
     assert!(base64_decode("a$==").is_none());
+}
+
+/// WebDriver's key codes (W3C WebDriver §17.4.2).
+pub mod key {
+    pub const TAB: &str = "\u{E004}";
+    pub const ENTER: &str = "\u{E007}";
+    pub const SHIFT: &str = "\u{E008}";
+    pub const ESCAPE: &str = "\u{E00C}";
+    pub const SPACE: &str = " ";
 }
