@@ -589,8 +589,13 @@ async fn rememberizer_custom_scheme(world: &World) {
     assert!(sc.stored_tokens(&id).is_some(), "tokens in the keychain");
 
     // The detail: profile, scopes, and the mementos the account shared.
-    sc.open_detail(&id, &["Permissions", "offline_access", "Mementos", "Work notes"]).await;
+    sc.open_detail(&id, &["Permissions", "offline_access", "Mementos", "Work notes", "12 documents"]).await;
     sc.shot("detail").await;
+    // The app points at the test server, not production: no link to rememberizer.ai's page.
+    assert!(
+        sc.try_find_with_text(By::Css("button"), &["Manage at provider"]).await.is_none(),
+        "a link to the production provider's page for an app at another server"
+    );
     let _ = sc.wd.execute("document.querySelector('h3 ~ *') && [...document.querySelectorAll('h3')].find(h => h.textContent.includes('Mementos')).scrollIntoView()", vec![]).await;
     sc.shot("detail-mementos").await;
     let _ = sc.wd.execute("window.scrollTo(0, 0)", vec![]).await;
@@ -703,6 +708,8 @@ async fn refresh_and_reconnect(world: &World) {
         sc.try_find_with_text(By::Css("li.connection-row"), &["Connected"]).await.map(|_| ())
     });
     assert_eq!(sc.wd.find_all(By::Css("li.connection-row")).await.unwrap_or_default().len(), 1, "no second row");
+    // Recovery is news too: the window says so.
+    sc.find_with_text(By::Css(".notice"), &["Alice Example works again"]).await;
     sc.shot("reconnected").await;
     sc.finish().await;
 }

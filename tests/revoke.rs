@@ -4,6 +4,7 @@
 mod common;
 
 use common::{World, app_input, world};
+use latchkey_core::endpoints::RevokeSupport;
 use latchkey_core::{ConnectionView, ErrorCode, PresetId, RedirectMode, Status};
 use secrecy::ExposeSecret;
 
@@ -19,7 +20,7 @@ async fn connect(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rememberizer_detail_shows_mementos_and_revoke_is_local_with_a_link() {
+async fn rememberizer_detail_shows_mementos_and_revoke_is_local_with_no_production_link() {
     let w = world("rememberizer");
     let (_, conn) = connect(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read offline_access", "alice").await;
     let d = w.lk.connection_detail(&conn.id).await.unwrap();
@@ -28,7 +29,12 @@ async fn rememberizer_detail_shows_mementos_and_revoke_is_local_with_a_link() {
     let m = d.mementos.expect("mementos");
     assert!(m.len() >= 2, "{m:?}");
     assert!(m.iter().any(|m| m.name == "Work notes" && m.documents_count == Some(12)), "{m:?}");
-    assert!(d.manage_url.as_deref().unwrap().starts_with("https://"));
+    // The app points at the test server, not api.rememberizer.ai: no link to production's page,
+    // and the view says what Revoke can do there, and which server it is.
+    assert_eq!(d.manage_url, None);
+    assert_eq!(conn.revocation, RevokeSupport::Cannot);
+    assert_eq!(conn.manage_url, None);
+    assert_eq!(conn.server.as_deref(), Some(w.provider.url.trim_start_matches("http://").trim_end_matches('/')));
     assert_eq!(d.scope_labels.get("read").map(String::as_str), Some("Read your mementos and documents"));
 
     let tokens = w.tokens(&conn.id).unwrap();
@@ -36,7 +42,7 @@ async fn rememberizer_detail_shows_mementos_and_revoke_is_local_with_a_link() {
     assert!(!out.revoked_at_provider, "Rememberizer has no revocation endpoint");
     assert!(!out.pending);
     assert!(out.message.contains("offers apps no way to revoke"), "{}", out.message);
-    assert!(out.manage_url.is_some());
+    assert_eq!(out.manage_url, None, "never the production page for another server");
     assert!(w.tokens(&conn.id).is_none(), "keychain entry removed");
     assert!(w.lk.list_connections().unwrap().is_empty(), "row removed");
     // Honest: the provider still accepts the token, and the message did not claim otherwise.
@@ -50,6 +56,7 @@ async fn generic_rfc7009_revoke_kills_both_tokens() {
     let w = world("generic");
     let (_, conn) = connect(&w, PresetId::Generic, RedirectMode::DeepLink, "read profile email", "alice").await;
     let t = w.tokens(&conn.id).unwrap();
+    assert_eq!(conn.revocation, RevokeSupport::Revokes, "discovery found the RFC 7009 endpoint");
     let out = w.lk.revoke_connection(&conn.id, false).await.unwrap();
     assert!(out.revoked_at_provider, "{out:?}");
     assert!(!w.provider.is_active(t.access_token.expose_secret()).await, "access token rejected");

@@ -73,7 +73,7 @@ describe('connection detail', () => {
     expect(screen.getAllByRole('button', { name: 'Reconnect' }).length).toBeGreaterThanOrEqual(2);
     expect(screen.getByText('No refreshes yet.')).toBeTruthy();
 
-    await fireEvent.click(screen.getByRole('button', { name: 'Revoke at Fusio: Reporting' }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Revoke at Work Fusio: Reporting' }));
     const dialog = await screen.findByRole('dialog');
     await fireEvent.click(within(dialog).getByRole('button', { name: 'Revoke' }));
     await waitFor(() => expect(be.callsOf('revoke_grant')).toEqual([{ connectionId: 'c-1', grantId: 'g1' }]));
