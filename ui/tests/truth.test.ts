@@ -209,3 +209,18 @@ describe('theme', () => {
     expect(localStorage.getItem('latchkey.theme')).toBeNull();
   });
 });
+
+describe('a detail whose connection is gone', () => {
+  test('says it is no longer in Latchkey, not that something failed', async () => {
+    const c = connection();
+    const be = fakeBackend({ apps: [app({ connectionCount: 1 })], connections: [c] });
+    be.on('connection_detail', () => {
+      throw { code: 'not_found', message: 'no connection "c-1"' };
+    });
+    render(App);
+    await waitFor(() => expect(rows()).toHaveLength(1));
+    await fireEvent.click(rows()[0].querySelector('button')!);
+    expect(await screen.findByText('This connection is no longer in Latchkey.')).toBeTruthy();
+    expect(screen.queryByText('Details could not be loaded.')).toBeNull();
+  });
+});
