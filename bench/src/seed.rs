@@ -36,6 +36,7 @@ pub fn app(base: &str, client_id: &str) -> ProviderApp {
         issuer: None,
         iss_required: false,
         auth_method: None,
+        loopback_port: None,
         has_secret: true,
         credentials_rejected: None,
         superseded_shares_grant: false,

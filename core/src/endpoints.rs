@@ -51,35 +51,43 @@ impl ProviderApp {
         match (&self.base_url, self.preset.preset().default_base) {
             (Some(u), _) => Ok(u.clone()),
             (None, Some(d)) => parse(d),
-            (None, None) => Err(Error::InvalidInput(format!("{} needs a base URL", self.preset.preset().name))),
+            (None, None) => Err(Error::InvalidInput(format!(
+                "{} needs a base URL (or every endpoint given explicitly)",
+                self.preset.preset().name
+            ))),
         }
     }
 
-    /// Resolves and checks every endpoint (HTTPS or loopback).
+    /// Resolves and checks every endpoint (HTTPS or loopback). An explicit endpoint wins over
+    /// the preset's path under the base URL; without a base URL every endpoint must be given.
+    ///
+    /// # Errors
+    /// When an endpoint is missing (no base URL to derive it from) or not HTTPS / loopback.
     pub fn endpoints(&self) -> Result<Endpoints> {
         let p = self.preset.preset();
-        let base = self.base()?;
+        let base = self.base();
         let api_base = match (&self.base_url, p.default_api_base) {
-            (None, Some(api)) => parse(api)?,
-            _ => base.clone(),
+            (None, Some(api)) => Ok(parse(api)?),
+            _ => base.as_ref().map(Clone::clone).map_err(|e| Error::InvalidInput(e.to_string())),
         };
-        let authorize = match &self.authorize_url {
-            Some(u) => u.clone(),
-            None => join(&base, p.authorize_path)?,
+        let pick = |explicit: &Option<Url>, under: &Result<Url>, path: &str| -> Result<Url> {
+            match (explicit, under) {
+                (Some(u), _) => Ok(u.clone()),
+                (None, Ok(b)) => join(b, path),
+                (None, Err(e)) => Err(Error::InvalidInput(e.to_string())),
+            }
         };
-        let token = match &self.token_url {
-            Some(u) => u.clone(),
-            None => join(&base, p.token_path)?,
-        };
-        let profile = match &self.userinfo_url {
-            Some(u) => u.clone(),
-            None => join(&api_base, p.profile_path)?,
-        };
+        let authorize = pick(&self.authorize_url, &base, p.authorize_path)?;
+        let token = pick(&self.token_url, &base, p.token_path)?;
+        // Generic without a server address and without a userinfo endpoint: the token
+        // endpoint's host stands in for the API base (only the profile is read there).
+        let api_base = api_base.or_else(|_| join(&token, "/"))?;
+        let profile = pick(&self.userinfo_url, &Ok(api_base.clone()), p.profile_path)?;
         let manage = p.manage_url.map(parse).transpose()?;
         let revocation = match (p.revocation, &self.revocation_url) {
-            (RevocationStyle::FusioBearer(path), _) => Revocation::FusioBearer(join(&base, path)?),
+            (RevocationStyle::FusioBearer(path), _) => Revocation::FusioBearer(join(&base?, path)?),
             (_, Some(u)) => Revocation::Rfc7009(u.clone()),
-            (RevocationStyle::Rfc7009(Some(path)), None) => Revocation::Rfc7009(join(&base, path)?),
+            (RevocationStyle::Rfc7009(Some(path)), None) => Revocation::Rfc7009(join(&base?, path)?),
             (RevocationStyle::Rfc7009(None) | RevocationStyle::None, None) => Revocation::None(manage),
         };
         for u in [&authorize, &token, &profile] {
@@ -226,6 +234,7 @@ mod tests {
             issuer: None,
             iss_required: false,
             auth_method: None,
+            loopback_port: None,
             has_secret: false,
             credentials_rejected: None,
             superseded_shares_grant: false,

@@ -19,7 +19,7 @@ use crate::flow::{FLOW_TTL_SECS, FlowRequest, Flows, PendingFlow};
 use crate::loopback::{Answer, Loopback, browser_page};
 use crate::oauth::{self, Client};
 use crate::provider::{
-    OOB_REDIRECT, PresetId, RedirectMode, URL_SCHEME, callback_path, check_endpoint, valid_callback_id,
+    AuthMethod, OOB_REDIRECT, PresetId, RedirectMode, URL_SCHEME, callback_path, check_endpoint, valid_callback_id,
 };
 use crate::refresh::describe;
 use crate::store::{Connection, Data, ProviderApp, Status, Store};
@@ -143,6 +143,11 @@ pub struct AppView {
     pub redirect_uri: Option<String>,
     /// The app's own callback path segment (`None`: the shared path of apps saved earlier).
     pub callback_id: Option<String>,
+    /// The fixed loopback port, if the app has one (else any free port per sign-in).
+    pub loopback_port: Option<u16>,
+    /// How the client authenticates at the token endpoint (in force: chosen, discovered or
+    /// the preset's).
+    pub auth_method: AuthMethod,
     /// Whether a secret is stored.
     pub has_secret: bool,
     /// Explicit/discovered endpoints.
@@ -186,7 +191,9 @@ pub struct AppInput {
     /// Redirect mode (defaults to the preset's first).
     #[serde(default)]
     pub redirect_mode: Option<RedirectMode>,
-    /// Explicit endpoints (Generic).
+    /// Explicit endpoints: any preset's can be overridden (e.g. a staging server whose app
+    /// and API live on different hosts); Generic needs at least the authorization and token
+    /// endpoints when it has no base URL.
     #[serde(default)]
     pub authorize_url: Option<String>,
     /// Token endpoint.
@@ -202,6 +209,13 @@ pub struct AppInput {
     /// `0-9a-z`); absent, one is made up. Ignored on edit: an app keeps its address.
     #[serde(default)]
     pub callback_id: Option<String>,
+    /// Token-endpoint client authentication; absent: discovery's or the preset's.
+    #[serde(default)]
+    pub auth_method: Option<AuthMethod>,
+    /// A fixed loopback port (1024–65535) for servers that match the redirect URI exactly;
+    /// absent: any free port per sign-in.
+    #[serde(default)]
+    pub loopback_port: Option<u16>,
 }
 
 /// A connection, for lists (no token).
@@ -284,12 +298,21 @@ pub(crate) fn view(data: &Data, c: &Connection) -> ConnectionView {
     }
 }
 
-/// The redirect URI an app in `mode` sends (for loopback, without the port, which is chosen
-/// per sign-in), on the app's own callback path when it has one (RFC 9700 §4.4.2).
-pub fn redirect_uri_for(preset: PresetId, mode: RedirectMode, callback_id: Option<&str>) -> Option<String> {
+/// The redirect URI an app in `mode` sends (for loopback without a fixed port, without the
+/// port, which is chosen per sign-in), on the app's own callback path when it has one
+/// (RFC 9700 §4.4.2).
+pub fn redirect_uri_for(
+    preset: PresetId,
+    mode: RedirectMode,
+    callback_id: Option<&str>,
+    loopback_port: Option<u16>,
+) -> Option<String> {
     match mode {
         RedirectMode::DeepLink => Some(format!("{URL_SCHEME}:{}", callback_path(callback_id))),
-        RedirectMode::Loopback => Some(format!("http://127.0.0.1{}", callback_path(callback_id))),
+        RedirectMode::Loopback => Some(match loopback_port {
+            Some(port) => format!("http://127.0.0.1:{port}{}", callback_path(callback_id)),
+            None => format!("http://127.0.0.1{}", callback_path(callback_id)),
+        }),
         RedirectMode::Paste if preset == PresetId::Fusio => None,
         RedirectMode::Paste => Some(OOB_REDIRECT.to_owned()),
     }
@@ -515,9 +538,26 @@ impl Latchkey {
             return Err(Error::InvalidInput(format!("{} does not accept this redirect mode", preset.name)));
         }
         let base_url = url("Base URL", &input.base_url)?;
-        if base_url.is_none() && preset.base_url_required() {
-            return Err(Error::InvalidInput(format!("Base URL: {} needs the address of the provider", preset.name)));
+        let authorize_url = url("Authorization URL", &input.authorize_url)?;
+        let token_url = url("Token URL", &input.token_url)?;
+        // Generic needs a server address only to find its endpoints: with both given, none.
+        let endpoints_given = input.preset == PresetId::Generic && authorize_url.is_some() && token_url.is_some();
+        if base_url.is_none() && preset.base_url_required() && !endpoints_given {
+            return Err(Error::InvalidInput(if input.preset == PresetId::Generic {
+                "Server address: enter the provider's address, or both its authorization and token endpoints".into()
+            } else {
+                format!("Base URL: {} needs the address of the provider", preset.name)
+            }));
         }
+        let loopback_port = match input.loopback_port {
+            None => None,
+            Some(p) if p >= 1024 => Some(p),
+            Some(p) => {
+                return Err(Error::InvalidInput(format!(
+                    "Loopback port: {p} is reserved for system services; choose one from 1024 to 65535"
+                )));
+            }
+        };
         let name = match input.name.trim() {
             "" => preset.name.to_owned(),
             n => n.to_owned(),
@@ -554,21 +594,21 @@ impl Latchkey {
             scopes: split_scopes(input.scopes.as_deref().unwrap_or(preset.default_scopes)).join(" "),
             redirect_mode,
             callback_id,
-            authorize_url: url("Authorization URL", &input.authorize_url)?,
-            token_url: url("Token URL", &input.token_url)?,
+            authorize_url,
+            token_url,
             revocation_url: url("Revocation URL", &input.revocation_url)?,
             userinfo_url: url("Userinfo URL", &input.userinfo_url)?,
             issuer: None,
             iss_required: false,
             auth_method: None,
+            loopback_port,
             has_secret: secret.is_some() || existing.as_ref().is_some_and(|a| a.has_secret),
             // Editing the app is the fix for rejected credentials: its connections refresh again.
             credentials_rejected: None,
             superseded_shares_grant: existing.as_ref().is_some_and(|a| a.superseded_shares_grant),
             created_at: existing.as_ref().map(|a| a.created_at).unwrap_or_else(|| self.now()),
         };
-        if preset.discovery {
-            let base = app.base()?;
+        if let Some(base) = app.base_url.clone().filter(|_| preset.discovery) {
             match discover(&self.inner.http, &base).await {
                 Ok(Some(m)) => apply_metadata(&mut app, &m),
                 Ok(None) => {}
@@ -585,6 +625,9 @@ impl Latchkey {
                     }
                 }
             }
+        }
+        if input.auth_method.is_some() {
+            app.auth_method = input.auth_method;
         }
         app.endpoints()?;
         if let Some(secret) = secret {
@@ -647,10 +690,10 @@ impl Latchkey {
         let endpoints = app.endpoints()?;
         let (redirect_uri, loopback) = match app.redirect_mode {
             RedirectMode::Loopback => {
-                let lb = Loopback::bind(&callback_path(app.callback_id.as_deref())).await?;
+                let lb = Loopback::bind(&callback_path(app.callback_id.as_deref()), app.loopback_port).await?;
                 (Some(lb.redirect_uri()), Some(lb))
             }
-            mode => (redirect_uri_for(app.preset, mode, app.callback_id.as_deref()), None),
+            mode => (redirect_uri_for(app.preset, mode, app.callback_id.as_deref(), None), None),
         };
         let (flow_id, url, expires_at) = self.inner.flows.begin(
             &endpoints,
@@ -947,8 +990,10 @@ fn app_view(data: &Data, a: &ProviderApp) -> AppView {
         client_id: a.client_id.clone(),
         scopes: a.scopes.clone(),
         redirect_mode: a.redirect_mode,
-        redirect_uri: redirect_uri_for(a.preset, a.redirect_mode, a.callback_id.as_deref()),
+        redirect_uri: redirect_uri_for(a.preset, a.redirect_mode, a.callback_id.as_deref(), a.loopback_port),
         callback_id: a.callback_id.clone(),
+        loopback_port: a.loopback_port,
+        auth_method: a.auth_method.unwrap_or(a.preset.preset().auth_method),
         has_secret: a.has_secret,
         authorize_url: a.authorize_url.clone(),
         token_url: a.token_url.clone(),

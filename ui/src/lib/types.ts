@@ -20,6 +20,8 @@ export interface ApiError {
 
 export type PresetId = 'rememberizer' | 'textmaster' | 'fusio' | 'generic';
 export type RedirectMode = 'deep_link' | 'loopback' | 'paste';
+/** Token-endpoint client authentication (RFC 6749 §2.3.1). */
+export type AuthMethod = 'client_secret_post' | 'client_secret_basic';
 
 export interface Preset {
   id: PresetId;
@@ -43,6 +45,10 @@ export interface ProviderApp {
   redirectUri: string | null;
   /** The app's own callback path segment; null for apps saved before apps had one. */
   callbackId?: string | null;
+  /** A fixed loopback port (servers that match the redirect URI exactly); null: any port. */
+  loopbackPort?: number | null;
+  /** Token-endpoint client authentication in force. */
+  authMethod?: AuthMethod;
   hasSecret: boolean;
   authorizeUrl?: string | null;
   tokenUrl?: string | null;
@@ -69,6 +75,10 @@ export interface AppInput {
   userinfoUrl?: string | null;
   /** New apps: the callback path segment the form showed in the redirect URI. */
   callbackId?: string | null;
+  /** Absent: discovery's or the preset's. */
+  authMethod?: AuthMethod | null;
+  /** 1024–65535; absent: any free port per sign-in. */
+  loopbackPort?: number | null;
 }
 
 export type ConnectionStatus =
