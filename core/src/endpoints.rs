@@ -16,6 +16,14 @@ pub enum Revocation {
     Rfc7009(Url),
     /// Fusio's bearer-authenticated revoke.
     FusioBearer(Url),
+    /// An RFC 7009 endpoint the server family usually has, not known to exist here: 404 or 405
+    /// means none (then `page`, as for [`Revocation::None`]).
+    Try {
+        /// Where it usually is.
+        url: Url,
+        /// The provider's page for connected apps, if known.
+        page: Option<Url>,
+    },
     /// None: local removal; the person can finish at this page, if known.
     None(Option<Url>),
 }
@@ -88,12 +96,16 @@ impl ProviderApp {
             (RevocationStyle::FusioBearer(path), _) => Revocation::FusioBearer(join(&base?, path)?),
             (_, Some(u)) => Revocation::Rfc7009(u.clone()),
             (RevocationStyle::Rfc7009(Some(path)), None) => Revocation::Rfc7009(join(&base?, path)?),
+            (RevocationStyle::BesideToken(rel), None) => Revocation::Try {
+                url: token.join(rel).map_err(|e| Error::InvalidInput(format!("revocation endpoint: {e}")))?,
+                page: manage,
+            },
             (RevocationStyle::Rfc7009(None) | RevocationStyle::None, None) => Revocation::None(manage),
         };
         for u in [&authorize, &token, &profile] {
             check_endpoint(u)?;
         }
-        if let Revocation::Rfc7009(u) | Revocation::FusioBearer(u) = &revocation {
+        if let Revocation::Rfc7009(u) | Revocation::FusioBearer(u) | Revocation::Try { url: u, .. } = &revocation {
             check_endpoint(u)?;
         }
         Ok(Endpoints {
@@ -259,7 +271,17 @@ mod tests {
         assert!(app(PresetId::Fusio, None).endpoints().is_err());
         assert!(app(PresetId::Generic, Some("http://example.com")).endpoints().is_err());
         match app(PresetId::Rememberizer, None).endpoints().unwrap().revocation {
-            Revocation::None(Some(u)) => assert_eq!(u.scheme(), "https"),
+            Revocation::Try { url, page: Some(page) } => {
+                assert_eq!(url.as_str(), "https://api.rememberizer.ai/api/v1/auth/oauth2/revoke_token/");
+                assert_eq!(page.scheme(), "https");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Beside the token endpoint, wherever an override puts it.
+        let mut tm = app(PresetId::Textmaster, None);
+        tm.token_url = Some(Url::parse("https://auth.staging.example/o/oauth/token").unwrap());
+        match tm.endpoints().unwrap().revocation {
+            Revocation::Try { url, .. } => assert_eq!(url.as_str(), "https://auth.staging.example/o/oauth/revoke"),
             other => panic!("{other:?}"),
         }
     }

@@ -105,6 +105,9 @@ pub enum Revoked {
     AtProvider,
     /// The provider has no revocation; finish at this page.
     NotSupported(Option<Url>),
+    /// The server family's usual endpoint is not there (HTTP 404/405): this server does not
+    /// offer revocation; finish at this page.
+    NotOffered(Option<Url>),
 }
 
 /// Revokes a token set at the provider: RFC 7009 (refresh token first, then the access
@@ -131,21 +134,41 @@ pub async fn revoke(
                 Err(answer.error(WHAT, true))
             }
         }
-        Revocation::Rfc7009(url) => {
-            let mut list: Vec<(&SecretString, &str)> = vec![];
-            if let Some(r) = &tokens.refresh_token {
-                list.push((r, "refresh_token"));
-            }
-            list.push((&tokens.access_token, "access_token"));
-            for (token, hint) in list {
-                let mut form = vec![("token", token.expose_secret().to_owned()), ("token_type_hint", hint.to_owned())];
-                let req = authenticate(http_client.post(url.clone()), &mut form, client, e.auth_method);
-                let answer = http::send(WHAT, req.form(&form)).await?;
-                if !answer.status.is_success() {
-                    return Err(answer.error(WHAT, true));
-                }
-            }
-            Ok(Revoked::AtProvider)
+        Revocation::Rfc7009(url) => rfc7009(http_client, url, e.auth_method, client, tokens, false).await,
+        Revocation::Try { url, page } => match rfc7009(http_client, url, e.auth_method, client, tokens, true).await? {
+            Revoked::NotOffered(_) => Ok(Revoked::NotOffered(page.clone())),
+            r => Ok(r),
+        },
+    }
+}
+
+/// RFC 7009: the refresh token first (on most servers that ends the grant), then the access
+/// token; 200 for an unknown token is success (§2.2). `tentative`: a 404 or 405 to the first
+/// request means there is no endpoint.
+async fn rfc7009(
+    http_client: &reqwest::Client,
+    url: &Url,
+    method: AuthMethod,
+    client: &Client<'_>,
+    tokens: &TokenSet,
+    tentative: bool,
+) -> Result<Revoked> {
+    const WHAT: &str = "the revocation endpoint";
+    let mut list: Vec<(&SecretString, &str)> = vec![];
+    if let Some(r) = &tokens.refresh_token {
+        list.push((r, "refresh_token"));
+    }
+    list.push((&tokens.access_token, "access_token"));
+    for (i, (token, hint)) in list.into_iter().enumerate() {
+        let mut form = vec![("token", token.expose_secret().to_owned()), ("token_type_hint", hint.to_owned())];
+        let req = authenticate(http_client.post(url.clone()), &mut form, client, method);
+        let answer = http::send(WHAT, req.header("Accept", "application/json").form(&form)).await?;
+        if tentative && i == 0 && matches!(answer.status.as_u16(), 404 | 405) {
+            return Ok(Revoked::NotOffered(None));
+        }
+        if !answer.status.is_success() {
+            return Err(answer.error(WHAT, true));
         }
     }
+    Ok(Revoked::AtProvider)
 }

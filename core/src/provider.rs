@@ -109,6 +109,11 @@ pub enum RevocationStyle {
     Rfc7009(Option<&'static str>),
     /// Fusio: `POST /authorization/revoke` with the bearer access token.
     FusioBearer(&'static str),
+    /// The server family's conventional RFC 7009 endpoint, resolved against the token
+    /// endpoint (Doorkeeper: `revoke` beside `oauth/token`; django-oauth-toolkit:
+    /// `../revoke_token/` beside `token/`). Tried: HTTP 404 or 405 there means the server does
+    /// not offer it, and the person is told so.
+    BesideToken(&'static str),
     /// No revocation endpoint: local removal, plus the provider's page.
     None,
 }
@@ -175,7 +180,8 @@ static REMEMBERIZER: Preset = Preset {
     profile_style: ProfileStyle::Rememberizer,
     auth_method: AuthMethod::ClientSecretPost,
     redirect_modes: &[RedirectMode::DeepLink, RedirectMode::Loopback],
-    revocation: RevocationStyle::None,
+    // Rememberizer's paths are django-oauth-toolkit's, which serves `revoke_token/`.
+    revocation: RevocationStyle::BesideToken("../revoke_token/"),
     default_scopes: "read offline_access",
     discovery: false,
     manage_url: Some("https://rememberizer.ai/personal/third-party-apps"),
@@ -198,7 +204,8 @@ static TEXTMASTER: Preset = Preset {
     profile_style: ProfileStyle::Textmaster,
     auth_method: AuthMethod::ClientSecretPost,
     redirect_modes: &[RedirectMode::DeepLink, RedirectMode::Loopback, RedirectMode::Paste],
-    revocation: RevocationStyle::None,
+    // TextMaster runs Doorkeeper, which serves RFC 7009 at /oauth/revoke by default.
+    revocation: RevocationStyle::BesideToken("revoke"),
     default_scopes: "public user:read user:email",
     discovery: false,
     manage_url: Some("https://app.textmaster.com/clients/oauth_applications"),
