@@ -196,5 +196,21 @@ async fn a_403_explains_the_missing_scope() {
     let loc = w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
     let err = w.lk.handle_callback(&loc).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::MissingScope, "{err}");
-    assert!(err.to_string().contains("reconnect and grant it"), "{err}");
+    // A first connect: the scope named (from the provider's challenge), "connect again", and
+    // the tokens it obtained revoked (TextMaster revokes at Doorkeeper's /oauth/revoke).
+    let msg = err.to_string();
+    assert!(msg.contains("“user:read” (Read your profile)") && msg.contains("Connect again"), "{msg}");
+    assert!(!msg.contains("econnect"), "{msg}");
+    assert_eq!(latchkey_core::ErrorView::from(&err).scope.as_deref(), Some("user:read"));
+    assert_eq!(w.provider.stats().await["revoke"], 2, "refresh and access token revoked");
+    assert!(w.lk.list_connections().unwrap().is_empty());
+    // "Connect again with user:read": the scope is added to the app, and the sign-in works.
+    let app = w.lk.add_scope(&app.id, "user:read").await.unwrap();
+    assert_eq!(app.scopes, "public user:read");
+    assert_eq!(w.lk.add_scope(&app.id, "user:read").await.unwrap().scopes, "public user:read");
+    assert!(w.lk.add_scope(&app.id, "a\"b").await.is_err());
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let loc = w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
+    let c = w.lk.handle_callback(&loc).await.unwrap();
+    assert!(c.last_verified_at.is_some());
 }

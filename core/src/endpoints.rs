@@ -138,6 +138,23 @@ pub struct Metadata {
     pub iss_parameter_supported: bool,
     /// The first auth method we support from `token_endpoint_auth_methods_supported`.
     pub auth_method: Option<AuthMethod>,
+    /// `scopes_supported`.
+    pub scopes_supported: Vec<String>,
+}
+
+/// The scopes a Generic app asks for by default, when the server lists them: who the person
+/// is, and staying connected.
+const GENERIC_DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+impl Metadata {
+    /// The default scopes for a Generic app from `scopes_supported` (empty: none listed).
+    pub fn default_scopes(&self) -> String {
+        GENERIC_DEFAULT_SCOPES
+            .into_iter()
+            .filter(|s| self.scopes_supported.iter().any(|x| x == s))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// Parses a metadata document; endpoints that are not HTTPS/loopback are ignored.
@@ -170,14 +187,49 @@ pub fn parse_metadata(v: &Value) -> Metadata {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         auth_method,
+        scopes_supported: v
+            .get("scopes_supported")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).take(200).map(str::to_owned).collect())
+            .unwrap_or_default(),
     }
 }
 
-/// RFC 8414 discovery: `/.well-known/oauth-authorization-server`, then
-/// `/.well-known/openid-configuration`. `Ok(None)` when the provider publishes neither.
+/// Where an issuer publishes its metadata, in the order tried: RFC 8414 §3.1 inserts the
+/// well-known segment between host and path (`https://h/.well-known/oauth-authorization-server/t`);
+/// OpenID Connect Discovery §4 appends it (`https://h/t/.well-known/openid-configuration`);
+/// last, the RFC 8414 segment appended, as servers at a path often publish it. For an issuer
+/// without a path the forms coincide.
+pub fn well_known_urls(issuer: &Url) -> Vec<Url> {
+    let path = issuer.path().trim_end_matches('/');
+    let at = |p: String| {
+        let mut u = issuer.clone();
+        u.set_path(&p);
+        u.set_query(None);
+        u.set_fragment(None);
+        u
+    };
+    let mut urls = vec![
+        at(format!("/.well-known/oauth-authorization-server{path}")),
+        at(format!("{path}/.well-known/openid-configuration")),
+    ];
+    if !path.is_empty() {
+        urls.push(at(format!("{path}/.well-known/oauth-authorization-server")));
+    }
+    urls
+}
+
+/// RFC 8414 / OpenID discovery at [`well_known_urls`]. A document counts only when its
+/// `issuer` is the base URL exactly (RFC 8414 §3.3; a trailing `/` aside). `Ok(None)` when the
+/// provider publishes none.
+///
+/// # Errors
+/// A server error or rate limit (it says nothing about whether metadata exists), and
+/// documents that all name another issuer.
 pub async fn discover(client: &reqwest::Client, base: &Url) -> Result<Option<Metadata>> {
-    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
-        let url = join(base, path)?;
+    let expected = base.as_str().trim_end_matches('/');
+    let mut other_issuer = None;
+    for url in well_known_urls(base) {
         let answer =
             http::send("the provider's metadata", client.get(url).header("Accept", "application/json")).await?;
         // A server error says nothing about whether metadata exists: an error, not "none" (a
@@ -189,18 +241,19 @@ pub async fn discover(client: &reqwest::Client, base: &Url) -> Result<Option<Met
             && let Ok(v) = answer.json("the provider's metadata")
         {
             let m = parse_metadata(&v);
-            // RFC 8414 §3.3: the issuer must be the base the metadata was fetched from.
-            if let Some(iss) = &m.issuer
-                && iss.trim_end_matches('/') != base.as_str().trim_end_matches('/')
-            {
-                return Err(Error::InvalidInput(format!(
-                    "the provider's metadata names issuer {iss}, not {base}; check the base URL"
-                )));
+            match m.issuer.as_deref() {
+                Some(iss) if iss.trim_end_matches('/') == expected => return Ok(Some(m)),
+                Some(iss) => other_issuer = Some(iss.to_owned()),
+                None => other_issuer = Some("none".to_owned()),
             }
-            return Ok(Some(m));
         }
     }
-    Ok(None)
+    match other_issuer {
+        Some(iss) => Err(Error::InvalidInput(format!(
+            "the provider's metadata names issuer {iss:?}, not {expected}; check the base URL (it must be the issuer)"
+        ))),
+        None => Ok(None),
+    }
 }
 
 /// Applies discovered metadata to an app (explicit URLs the person typed win).

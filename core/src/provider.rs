@@ -151,6 +151,9 @@ pub struct Preset {
     pub profile_path: &'static str,
     /// How to read the profile.
     pub profile_style: ProfileStyle,
+    /// The scope the profile endpoint needs, when the provider documents one: named when a
+    /// sign-in comes back without it and the provider's answer does not say.
+    pub profile_scope: Option<&'static str>,
     /// Client authentication at the token endpoint.
     pub auth_method: AuthMethod,
     /// Redirect modes the provider accepts, the first being the default.
@@ -178,6 +181,7 @@ static REMEMBERIZER: Preset = Preset {
     token_path: "/api/v1/auth/oauth2/token/",
     profile_path: "/api/v1/account/",
     profile_style: ProfileStyle::Rememberizer,
+    profile_scope: None,
     auth_method: AuthMethod::ClientSecretPost,
     redirect_modes: &[RedirectMode::DeepLink, RedirectMode::Loopback],
     // Rememberizer's paths are django-oauth-toolkit's, which serves `revoke_token/`.
@@ -202,6 +206,7 @@ static TEXTMASTER: Preset = Preset {
     token_path: "/oauth/token",
     profile_path: "/v1/clients/users/me",
     profile_style: ProfileStyle::Textmaster,
+    profile_scope: Some("user:read"),
     auth_method: AuthMethod::ClientSecretPost,
     redirect_modes: &[RedirectMode::DeepLink, RedirectMode::Loopback, RedirectMode::Paste],
     // TextMaster runs Doorkeeper, which serves RFC 7009 at /oauth/revoke by default.
@@ -227,6 +232,7 @@ static FUSIO: Preset = Preset {
     token_path: "/authorization/token",
     profile_path: "/authorization/whoami",
     profile_style: ProfileStyle::Fusio,
+    profile_scope: None,
     auth_method: AuthMethod::ClientSecretBasic,
     // Fusio rejects custom schemes; the loopback port is not checked.
     redirect_modes: &[RedirectMode::Loopback, RedirectMode::Paste],
@@ -247,6 +253,7 @@ static GENERIC: Preset = Preset {
     token_path: "/oauth/token",
     profile_path: "/oauth/userinfo",
     profile_style: ProfileStyle::UserInfo,
+    profile_scope: None,
     auth_method: AuthMethod::ClientSecretPost,
     redirect_modes: &[RedirectMode::DeepLink, RedirectMode::Loopback, RedirectMode::Paste],
     revocation: RevocationStyle::Rfc7009(None),

@@ -721,7 +721,10 @@ async function resource(req, res, r) {
     }
     case 'tm_me':
       if (!scopes.some((s) => s.startsWith('user:'))) {
-        return sendJson(res, 403, { errors: { base: ['insufficient scope: a user:* scope is required'] } });
+        // Doorkeeper names the scope in its challenge (RFC 6750 §3).
+        return sendJson(res, 403, { errors: { base: ['insufficient scope: a user:* scope is required'] } }, {
+          'www-authenticate': 'Bearer realm="Doorkeeper", error="insufficient_scope", error_description="The access token does not have the required scope", scope="user:read"',
+        });
       }
       return sendJson(res, 200, {
         id: user.tmId, ident: `${user.login.toUpperCase()}-${user.id}`, email: user.email, locale: 'en-US',
