@@ -279,6 +279,13 @@ impl Preset {
     pub fn base_url_required(&self) -> bool {
         self.default_base.is_none()
     }
+
+    /// Whether the authorization and token endpoints, given explicitly, can replace the
+    /// server address: a preset without fixed paths of its own (Generic) needs the address
+    /// only to discover or derive them.
+    pub fn endpoints_suffice(&self) -> bool {
+        self.discovery && self.default_base.is_none() && self.profile_style == ProfileStyle::UserInfo
+    }
 }
 
 /// Checks that a provider endpoint may be used: HTTPS, or HTTP on a loopback address

@@ -126,6 +126,12 @@ pub struct PresetView {
     redirect_modes: &'static [RedirectMode],
     help: &'static str,
     manage_url: Option<&'static str>,
+    /// Whether the server's metadata is read (RFC 8414 / OpenID discovery).
+    discovery: bool,
+    /// The authorization and token endpoints can stand in for the server address.
+    endpoints_suffice: bool,
+    /// The preset's token-endpoint client authentication.
+    auth_method: AuthMethod,
 }
 
 /// A provider app, for lists and forms (no secret).
@@ -535,6 +541,9 @@ impl Latchkey {
                     redirect_modes: p.redirect_modes,
                     help: p.help,
                     manage_url: p.manage_url,
+                    discovery: p.discovery,
+                    endpoints_suffice: p.endpoints_suffice(),
+                    auth_method: p.auth_method,
                 }
             })
             .collect()
@@ -576,7 +585,7 @@ impl Latchkey {
         let authorize_url = url("Authorization URL", &input.authorize_url)?;
         let token_url = url("Token URL", &input.token_url)?;
         // Generic needs a server address only to find its endpoints: with both given, none.
-        let endpoints_given = input.preset == PresetId::Generic && authorize_url.is_some() && token_url.is_some();
+        let endpoints_given = preset.endpoints_suffice() && authorize_url.is_some() && token_url.is_some();
         if base_url.is_none() && preset.base_url_required() && !endpoints_given {
             return Err(Error::InvalidInput(if input.preset == PresetId::Generic {
                 "Server address: enter the provider's address, or both its authorization and token endpoints".into()
