@@ -308,6 +308,30 @@ mod tests {
     }
 
     #[test]
+    fn well_known_addresses_insert_before_the_path() {
+        let urls = |s: &str| well_known_urls(&Url::parse(s).unwrap()).iter().map(Url::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            urls("https://id.example/tenant/"),
+            [
+                "https://id.example/.well-known/oauth-authorization-server/tenant",
+                "https://id.example/tenant/.well-known/openid-configuration",
+                "https://id.example/tenant/.well-known/oauth-authorization-server",
+            ]
+        );
+        assert_eq!(
+            urls("https://id.example"),
+            [
+                "https://id.example/.well-known/oauth-authorization-server",
+                "https://id.example/.well-known/openid-configuration"
+            ]
+        );
+        let m =
+            parse_metadata(&serde_json::json!({"scopes_supported": ["email", "openid", "admin", "offline_access"]}));
+        assert_eq!(m.default_scopes(), "openid email offline_access");
+        assert_eq!(parse_metadata(&serde_json::json!({"scopes_supported": "openid"})).default_scopes(), "");
+    }
+
+    #[test]
     fn preset_endpoints_follow_the_base_override() {
         let e = app(PresetId::Textmaster, None).endpoints().unwrap();
         assert_eq!(e.authorize.as_str(), "https://app.textmaster.com/oauth/authorize");

@@ -113,3 +113,20 @@ fn excerpt(body: &[u8]) -> Option<String> {
     let s: String = s.chars().filter(|c| !c.is_control()).take(160).collect();
     (!s.trim().is_empty()).then_some(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::challenge_scope;
+
+    #[test]
+    fn the_scope_a_bearer_challenge_names() {
+        let doorkeeper =
+            r#"Bearer realm="Doorkeeper", error="insufficient_scope", error_description="x", scope="user:read""#;
+        assert_eq!(challenge_scope(doorkeeper).as_deref(), Some("user:read"));
+        assert_eq!(challenge_scope(r#"Bearer scope="a b""#).as_deref(), Some("a b"));
+        assert_eq!(challenge_scope(r#"Bearer error="insufficient_scope""#), None);
+        assert_eq!(challenge_scope(r#"Bearer xscope="a""#), None);
+        assert_eq!(challenge_scope(r#"Bearer scope="""#), None);
+        assert_eq!(challenge_scope(r#"Bearer scope="unterminated"#), None);
+    }
+}
