@@ -210,3 +210,19 @@ async fn generic_asks_for_the_scopes_discovery_offers_by_default() {
     assert!(c.scopes_granted.contains(&"offline_access".to_owned()), "{:?}", c.scopes_granted);
     w.assert_tokens_work(&c.id).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_profile_endpoint_does_not_hold_the_refresh() {
+    let w = world("generic");
+    let c = w.connect(PresetId::Generic, RedirectMode::DeepLink, "read offline_access", "alice").await;
+    let verified = c.last_verified_at;
+    w.provider.control("/__test/fault", json!({"route": "resource", "delayMs": 9000, "count": 1})).await;
+    let t0 = std::time::Instant::now();
+    let v = w.lk.refresh(&c.id).await.unwrap();
+    let took = t0.elapsed();
+    assert!(took < std::time::Duration::from_secs(8), "the check is bounded: {took:?}");
+    assert_eq!(v.status, Status::Connected);
+    assert_eq!(v.last_error, None, "an unanswered check is not an error");
+    assert_eq!(v.last_verified_at, verified, "not verified this time");
+    w.assert_tokens_work(&c.id).await;
+}

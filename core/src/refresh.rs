@@ -603,6 +603,9 @@ impl Latchkey {
     }
 }
 
+/// How long the check of a refreshed access token may take (see `Latchkey::verify`).
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What to check a refreshed access token against.
 #[derive(Clone, Copy)]
 pub(crate) struct Verify<'a> {
@@ -622,8 +625,17 @@ enum Verified {
 }
 
 impl Latchkey {
+    /// One profile request with the refreshed access token. It runs under the connection's
+    /// lock (its outcome goes into the same metadata write as the refresh), so it is bounded
+    /// by [`VERIFY_TIMEOUT`]: a slow profile endpoint never makes another process's wait for
+    /// the lock run out.
     async fn verify(&self, connection_id: &str, v: Verify<'_>, token: &SecretString) -> Verified {
-        match crate::api::fetch_profile(&self.inner.http, v.endpoints, v.style, token).await {
+        let call = crate::api::fetch_profile(&self.inner.http, v.endpoints, v.style, token);
+        let Ok(answer) = tokio::time::timeout(VERIFY_TIMEOUT, call).await else {
+            log::info!("connection {connection_id}: the refreshed token could not be checked in time");
+            return Verified::Unknown;
+        };
+        match answer {
             Ok(_) => Verified::Yes,
             Err(Error::Http { status: 401, .. }) => {
                 log::warn!("connection {connection_id}: the provider rejected the refreshed access token (401)");
