@@ -27,6 +27,8 @@ pub async fn seed(lk: &Latchkey, url: &str, profile: &str) -> Result<()> {
         revocation_url: None,
         userinfo_url: None,
         callback_id: None,
+        auth_method: None,
+        loopback_port: None,
     })
     .await?;
     log::info!("demo provider app added for {url}");

@@ -36,6 +36,8 @@ pub async fn run(p: &TestProvider, config: &Config, runs: usize) -> Outcome {
             revocation_url: None,
             userinfo_url: None,
             callback_id: None,
+            auth_method: None,
+            loopback_port: None,
         })
         .await
         .expect("provider app");

@@ -16,6 +16,14 @@ pub enum Revocation {
     Rfc7009(Url),
     /// Fusio's bearer-authenticated revoke.
     FusioBearer(Url),
+    /// An RFC 7009 endpoint the server family usually has, not known to exist here: 404 or 405
+    /// means none (then `page`, as for [`Revocation::None`]).
+    Try {
+        /// Where it usually is.
+        url: Url,
+        /// The provider's page for connected apps, if known.
+        page: Option<Url>,
+    },
     /// None: local removal; the person can finish at this page, if known.
     None(Option<Url>),
 }
@@ -25,6 +33,7 @@ impl Revocation {
     pub fn support(&self) -> RevokeSupport {
         match self {
             Self::Rfc7009(_) | Self::FusioBearer(_) => RevokeSupport::Revokes,
+            Self::Try { .. } => RevokeSupport::Tries,
             Self::None(_) => RevokeSupport::Cannot,
         }
     }
@@ -75,7 +84,10 @@ impl ProviderApp {
         match (&self.base_url, self.preset.preset().default_base) {
             (Some(u), _) => Ok(u.clone()),
             (None, Some(d)) => parse(d),
-            (None, None) => Err(Error::InvalidInput(format!("{} needs a base URL", self.preset.preset().name))),
+            (None, None) => Err(Error::InvalidInput(format!(
+                "{} needs a base URL (or every endpoint given explicitly)",
+                self.preset.preset().name
+            ))),
         }
     }
 
@@ -95,9 +107,10 @@ impl ProviderApp {
     }
 
     /// The server in force as people read it: host, and the port when it is not the default
-    /// (`api.rememberizer.ai`, `127.0.0.1:4000`). `None` when the app has no base URL.
+    /// (`api.rememberizer.ai`, `127.0.0.1:4000`) — of the base URL, else of the explicit token
+    /// or authorization endpoint (an app given by its endpoints alone).
     pub fn server(&self) -> Option<String> {
-        let base = self.base().ok()?;
+        let base = self.base().ok().or_else(|| self.token_url.clone()).or_else(|| self.authorize_url.clone())?;
         let host = base.host_str()?;
         Some(match base.port() {
             Some(port) => format!("{host}:{port}"),
@@ -105,37 +118,46 @@ impl ProviderApp {
         })
     }
 
-    /// Resolves and checks every endpoint (HTTPS or loopback).
+    /// Resolves and checks every endpoint (HTTPS or loopback). An explicit endpoint wins over
+    /// the preset's path under the base URL; without a base URL every endpoint must be given.
+    ///
+    /// # Errors
+    /// When an endpoint is missing (no base URL to derive it from) or not HTTPS / loopback.
     pub fn endpoints(&self) -> Result<Endpoints> {
         let p = self.preset.preset();
-        let base = self.base()?;
+        let base = self.base();
         let api_base = match (&self.base_url, p.default_api_base) {
-            (None, Some(api)) => parse(api)?,
-            _ => base.clone(),
+            (None, Some(api)) => Ok(parse(api)?),
+            _ => base.as_ref().map(Clone::clone).map_err(|e| Error::InvalidInput(e.to_string())),
         };
-        let authorize = match &self.authorize_url {
-            Some(u) => u.clone(),
-            None => join(&base, p.authorize_path)?,
+        let pick = |explicit: &Option<Url>, under: &Result<Url>, path: &str| -> Result<Url> {
+            match (explicit, under) {
+                (Some(u), _) => Ok(u.clone()),
+                (None, Ok(b)) => join(b, path),
+                (None, Err(e)) => Err(Error::InvalidInput(e.to_string())),
+            }
         };
-        let token = match &self.token_url {
-            Some(u) => u.clone(),
-            None => join(&base, p.token_path)?,
-        };
-        let profile = match &self.userinfo_url {
-            Some(u) => u.clone(),
-            None => join(&api_base, p.profile_path)?,
-        };
+        let authorize = pick(&self.authorize_url, &base, p.authorize_path)?;
+        let token = pick(&self.token_url, &base, p.token_path)?;
+        // Generic without a server address and without a userinfo endpoint: the token
+        // endpoint's host stands in for the API base (only the profile is read there).
+        let api_base = api_base.or_else(|_| join(&token, "/"))?;
+        let profile = pick(&self.userinfo_url, &Ok(api_base.clone()), p.profile_path)?;
         let manage = self.manage_page();
         let revocation = match (p.revocation, &self.revocation_url) {
-            (RevocationStyle::FusioBearer(path), _) => Revocation::FusioBearer(join(&base, path)?),
+            (RevocationStyle::FusioBearer(path), _) => Revocation::FusioBearer(join(&base?, path)?),
             (_, Some(u)) => Revocation::Rfc7009(u.clone()),
-            (RevocationStyle::Rfc7009(Some(path)), None) => Revocation::Rfc7009(join(&base, path)?),
+            (RevocationStyle::Rfc7009(Some(path)), None) => Revocation::Rfc7009(join(&base?, path)?),
+            (RevocationStyle::BesideToken(rel), None) => Revocation::Try {
+                url: token.join(rel).map_err(|e| Error::InvalidInput(format!("revocation endpoint: {e}")))?,
+                page: manage,
+            },
             (RevocationStyle::Rfc7009(None) | RevocationStyle::None, None) => Revocation::None(manage),
         };
         for u in [&authorize, &token, &profile] {
             check_endpoint(u)?;
         }
-        if let Revocation::Rfc7009(u) | Revocation::FusioBearer(u) = &revocation {
+        if let Revocation::Rfc7009(u) | Revocation::FusioBearer(u) | Revocation::Try { url: u, .. } = &revocation {
             check_endpoint(u)?;
         }
         Ok(Endpoints {
@@ -168,6 +190,23 @@ pub struct Metadata {
     pub iss_parameter_supported: bool,
     /// The first auth method we support from `token_endpoint_auth_methods_supported`.
     pub auth_method: Option<AuthMethod>,
+    /// `scopes_supported`.
+    pub scopes_supported: Vec<String>,
+}
+
+/// The scopes a Generic app asks for by default, when the server lists them: who the person
+/// is, and staying connected.
+const GENERIC_DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+impl Metadata {
+    /// The default scopes for a Generic app from `scopes_supported` (empty: none listed).
+    pub fn default_scopes(&self) -> String {
+        GENERIC_DEFAULT_SCOPES
+            .into_iter()
+            .filter(|s| self.scopes_supported.iter().any(|x| x == s))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// Parses a metadata document; endpoints that are not HTTPS/loopback are ignored.
@@ -200,14 +239,49 @@ pub fn parse_metadata(v: &Value) -> Metadata {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         auth_method,
+        scopes_supported: v
+            .get("scopes_supported")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).take(200).map(str::to_owned).collect())
+            .unwrap_or_default(),
     }
 }
 
-/// RFC 8414 discovery: `/.well-known/oauth-authorization-server`, then
-/// `/.well-known/openid-configuration`. `Ok(None)` when the provider publishes neither.
+/// Where an issuer publishes its metadata, in the order tried: RFC 8414 §3.1 inserts the
+/// well-known segment between host and path (`https://h/.well-known/oauth-authorization-server/t`);
+/// OpenID Connect Discovery §4 appends it (`https://h/t/.well-known/openid-configuration`);
+/// last, the RFC 8414 segment appended, as servers at a path often publish it. For an issuer
+/// without a path the forms coincide.
+pub fn well_known_urls(issuer: &Url) -> Vec<Url> {
+    let path = issuer.path().trim_end_matches('/');
+    let at = |p: String| {
+        let mut u = issuer.clone();
+        u.set_path(&p);
+        u.set_query(None);
+        u.set_fragment(None);
+        u
+    };
+    let mut urls = vec![
+        at(format!("/.well-known/oauth-authorization-server{path}")),
+        at(format!("{path}/.well-known/openid-configuration")),
+    ];
+    if !path.is_empty() {
+        urls.push(at(format!("{path}/.well-known/oauth-authorization-server")));
+    }
+    urls
+}
+
+/// RFC 8414 / OpenID discovery at [`well_known_urls`]. A document counts only when its
+/// `issuer` is the base URL exactly (RFC 8414 §3.3; a trailing `/` aside). `Ok(None)` when the
+/// provider publishes none.
+///
+/// # Errors
+/// A server error or rate limit (it says nothing about whether metadata exists), and
+/// documents that all name another issuer.
 pub async fn discover(client: &reqwest::Client, base: &Url) -> Result<Option<Metadata>> {
-    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
-        let url = join(base, path)?;
+    let expected = base.as_str().trim_end_matches('/');
+    let mut other_issuer = None;
+    for url in well_known_urls(base) {
         let answer =
             http::send("the provider's metadata", client.get(url).header("Accept", "application/json")).await?;
         // A server error says nothing about whether metadata exists: an error, not "none" (a
@@ -219,18 +293,19 @@ pub async fn discover(client: &reqwest::Client, base: &Url) -> Result<Option<Met
             && let Ok(v) = answer.json("the provider's metadata")
         {
             let m = parse_metadata(&v);
-            // RFC 8414 §3.3: the issuer must be the base the metadata was fetched from.
-            if let Some(iss) = &m.issuer
-                && iss.trim_end_matches('/') != base.as_str().trim_end_matches('/')
-            {
-                return Err(Error::InvalidInput(format!(
-                    "the provider's metadata names issuer {iss}, not {base}; check the base URL"
-                )));
+            match m.issuer.as_deref() {
+                Some(iss) if iss.trim_end_matches('/') == expected => return Ok(Some(m)),
+                Some(iss) => other_issuer = Some(iss.to_owned()),
+                None => other_issuer = Some("none".to_owned()),
             }
-            return Ok(Some(m));
         }
     }
-    Ok(None)
+    match other_issuer {
+        Some(iss) => Err(Error::InvalidInput(format!(
+            "the provider's metadata names issuer {iss:?}, not {expected}; check the base URL (it must be the issuer)"
+        ))),
+        None => Ok(None),
+    }
 }
 
 /// Applies discovered metadata to an app (explicit URLs the person typed win).
@@ -276,11 +351,36 @@ mod tests {
             issuer: None,
             iss_required: false,
             auth_method: None,
+            loopback_port: None,
             has_secret: false,
             credentials_rejected: None,
             superseded_shares_grant: false,
             created_at: 0,
         }
+    }
+
+    #[test]
+    fn well_known_addresses_insert_before_the_path() {
+        let urls = |s: &str| well_known_urls(&Url::parse(s).unwrap()).iter().map(Url::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            urls("https://id.example/tenant/"),
+            [
+                "https://id.example/.well-known/oauth-authorization-server/tenant",
+                "https://id.example/tenant/.well-known/openid-configuration",
+                "https://id.example/tenant/.well-known/oauth-authorization-server",
+            ]
+        );
+        assert_eq!(
+            urls("https://id.example"),
+            [
+                "https://id.example/.well-known/oauth-authorization-server",
+                "https://id.example/.well-known/openid-configuration"
+            ]
+        );
+        let m =
+            parse_metadata(&serde_json::json!({"scopes_supported": ["email", "openid", "admin", "offline_access"]}));
+        assert_eq!(m.default_scopes(), "openid email offline_access");
+        assert_eq!(parse_metadata(&serde_json::json!({"scopes_supported": "openid"})).default_scopes(), "");
     }
 
     #[test]
@@ -300,7 +400,17 @@ mod tests {
         assert!(app(PresetId::Fusio, None).endpoints().is_err());
         assert!(app(PresetId::Generic, Some("http://example.com")).endpoints().is_err());
         match app(PresetId::Rememberizer, None).endpoints().unwrap().revocation {
-            Revocation::None(Some(u)) => assert_eq!(u.scheme(), "https"),
+            Revocation::Try { url, page: Some(page) } => {
+                assert_eq!(url.as_str(), "https://api.rememberizer.ai/api/v1/auth/oauth2/revoke_token/");
+                assert_eq!(page.scheme(), "https");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Beside the token endpoint, wherever an override puts it.
+        let mut tm = app(PresetId::Textmaster, None);
+        tm.token_url = Some(Url::parse("https://auth.staging.example/o/oauth/token").unwrap());
+        match tm.endpoints().unwrap().revocation {
+            Revocation::Try { url, .. } => assert_eq!(url.as_str(), "https://auth.staging.example/o/oauth/revoke"),
             other => panic!("{other:?}"),
         }
     }
@@ -314,7 +424,14 @@ mod tests {
         assert!(same.manage_page().is_some(), "the production base typed out is still production");
         let staging = app(PresetId::Rememberizer, Some("https://api.staging.example"));
         assert_eq!(staging.manage_page(), None, "never the production page for another server");
-        assert_eq!(staging.endpoints().unwrap().revocation, Revocation::None(None));
+        match staging.endpoints().unwrap().revocation {
+            Revocation::Try { page, .. } => assert_eq!(page, None, "no production page for a staging server"),
+            other => panic!("{other:?}"),
+        }
+        match prod.endpoints().unwrap().revocation {
+            Revocation::Try { page, .. } => assert!(page.is_some()),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(staging.server().as_deref(), Some("api.staging.example"));
         let local = app(PresetId::Textmaster, Some("http://127.0.0.1:4000"));
         assert_eq!(local.manage_page(), None);
@@ -323,7 +440,13 @@ mod tests {
             app(PresetId::Fusio, Some("https://f.example/api")).endpoints().unwrap().revocation.support(),
             RevokeSupport::Revokes
         );
-        assert_eq!(local.endpoints().unwrap().revocation.support(), RevokeSupport::Cannot);
+        assert_eq!(local.endpoints().unwrap().revocation.support(), RevokeSupport::Tries);
+        let generic = app(PresetId::Generic, Some("https://id.example"));
+        assert_eq!(generic.endpoints().unwrap().revocation.support(), RevokeSupport::Cannot);
+        let mut explicit = app(PresetId::Generic, None);
+        explicit.authorize_url = Some(Url::parse("https://id.example:8443/o/authorize").unwrap());
+        explicit.token_url = Some(Url::parse("https://id.example:8443/o/token").unwrap());
+        assert_eq!(explicit.server().as_deref(), Some("id.example:8443"), "from the endpoints when there is no base");
     }
 
     #[test]

@@ -120,14 +120,23 @@ pub fn parse_request_head(bytes: &[u8]) -> std::result::Result<String, BadReques
 }
 
 impl Loopback {
-    /// Binds `127.0.0.1:0`; the listener answers on `path` (e.g. `/oauth/callback/<app>`).
-    pub async fn bind(path: &str) -> Result<Self> {
+    /// Binds `127.0.0.1` on `port` (`None`: any free port); the listener answers on `path`
+    /// (e.g. `/oauth/callback/<app>`).
+    ///
+    /// # Errors
+    /// When the port is taken (the message names it and what to do) or no port can be opened.
+    pub async fn bind(path: &str, port: Option<u16>) -> Result<Self> {
         if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
             return Err(Error::Internal(format!("bad loopback path {path:?}")));
         }
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| Error::io("cannot open a loopback port for the sign-in", e))?;
+        let listener = TcpListener::bind(("127.0.0.1", port.unwrap_or(0))).await.map_err(|e| match port {
+            Some(p) if e.kind() == std::io::ErrorKind::AddrInUse => Error::InvalidInput(format!(
+                "Port {p} on 127.0.0.1 is in use by another program, and this provider app signs in on exactly \
+                 that port. Close the program using it (or a sign-in already waiting there), or give the app \
+                 another port and register the new redirect URI at the provider."
+            )),
+            _ => Error::io("cannot open a loopback port for the sign-in", e),
+        })?;
         let port = listener.local_addr().map_err(|e| Error::io("loopback port", e))?.port();
         Ok(Self { listener, port, path: path.to_owned() })
     }
@@ -276,7 +285,7 @@ mod tests {
 
     #[tokio::test]
     async fn waits_for_the_awaited_answer_and_ignores_everything_else() {
-        let lb = Loopback::bind("/oauth/callback/abc").await.unwrap();
+        let lb = Loopback::bind("/oauth/callback/abc", None).await.unwrap();
         let port = lb.port();
         assert_eq!(lb.redirect_uri(), format!("http://127.0.0.1:{port}/oauth/callback/abc"));
         let task = tokio::spawn(lb.serve(only_good));
@@ -304,7 +313,7 @@ mod tests {
 
     #[tokio::test]
     async fn idle_connections_do_not_delay_the_browser() {
-        let lb = Loopback::bind("/oauth/callback/abc").await.unwrap();
+        let lb = Loopback::bind("/oauth/callback/abc", None).await.unwrap();
         let port = lb.port();
         let task = tokio::spawn(lb.serve(only_good));
         // More idle connections than the cap, and one dripping a byte at a time.
@@ -325,7 +334,7 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_future_closes_the_port() {
-        let lb = Loopback::bind("/oauth/callback").await.unwrap();
+        let lb = Loopback::bind("/oauth/callback", None).await.unwrap();
         let port = lb.port();
         let r = tokio::time::timeout(Duration::from_millis(200), lb.serve(only_good)).await;
         assert!(r.is_err());

@@ -19,7 +19,7 @@ use crate::flow::{FLOW_TTL_SECS, FlowRequest, Flows, PendingFlow};
 use crate::loopback::{Answer, Loopback, browser_page};
 use crate::oauth::{self, Client};
 use crate::provider::{
-    OOB_REDIRECT, PresetId, RedirectMode, URL_SCHEME, callback_path, check_endpoint, valid_callback_id,
+    AuthMethod, OOB_REDIRECT, PresetId, RedirectMode, URL_SCHEME, callback_path, check_endpoint, valid_callback_id,
 };
 use crate::refresh::describe;
 use crate::store::{Connection, Data, ProviderApp, Status, Store};
@@ -112,11 +112,18 @@ pub struct ErrorView {
     /// Which error exactly, where the advice differs (the hint follows it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<ErrorReason>,
+    /// The scope a `missing_scope` error is about, when known ("Connect again with …").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl From<&Error> for ErrorView {
     fn from(e: &Error) -> Self {
-        Self { code: e.code(), message: e.to_string(), reason: e.reason() }
+        let scope = match e {
+            Error::MissingScope { scope, .. } | Error::ScopeNotGranted { scope, .. } => scope.clone(),
+            _ => None,
+        };
+        Self { code: e.code(), message: e.to_string(), reason: e.reason(), scope }
     }
 }
 
@@ -132,6 +139,12 @@ pub struct PresetView {
     redirect_modes: &'static [RedirectMode],
     help: &'static str,
     manage_url: Option<&'static str>,
+    /// Whether the server's metadata is read (RFC 8414 / OpenID discovery).
+    discovery: bool,
+    /// The authorization and token endpoints can stand in for the server address.
+    endpoints_suffice: bool,
+    /// The preset's token-endpoint client authentication.
+    auth_method: AuthMethod,
 }
 
 /// A provider app, for lists and forms (no secret).
@@ -156,6 +169,11 @@ pub struct AppView {
     pub redirect_uri: Option<String>,
     /// The app's own callback path segment (`None`: the shared path of apps saved earlier).
     pub callback_id: Option<String>,
+    /// The fixed loopback port, if the app has one (else any free port per sign-in).
+    pub loopback_port: Option<u16>,
+    /// How the client authenticates at the token endpoint (in force: chosen, discovered or
+    /// the preset's).
+    pub auth_method: AuthMethod,
     /// Whether a secret is stored.
     pub has_secret: bool,
     /// Explicit/discovered endpoints.
@@ -173,6 +191,31 @@ pub struct AppView {
     pub credentials_rejected: Option<String>,
     /// The server in force (host and port): the override, or the preset's production host.
     pub server: Option<String>,
+}
+
+/// What discovery found at a base URL, before an app is saved.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoveryView {
+    /// Whether the provider publishes metadata at all.
+    pub found: bool,
+    /// Its issuer (the base URL, checked).
+    pub issuer: Option<String>,
+    /// Authorization endpoint.
+    pub authorize_url: Option<Url>,
+    /// Token endpoint.
+    pub token_url: Option<Url>,
+    /// Revocation endpoint.
+    pub revocation_url: Option<Url>,
+    /// Userinfo endpoint.
+    pub userinfo_url: Option<Url>,
+    /// Token-endpoint client authentication it supports (ours, preferred first).
+    pub auth_method: Option<AuthMethod>,
+    /// Generic: what Latchkey will ask for by default (`openid profile email offline_access`
+    /// where listed).
+    pub default_scopes: Option<String>,
+    /// Every scope it lists.
+    pub scopes_supported: Vec<String>,
 }
 
 /// What the UI sends to add or edit a provider app.
@@ -201,7 +244,9 @@ pub struct AppInput {
     /// Redirect mode (defaults to the preset's first).
     #[serde(default)]
     pub redirect_mode: Option<RedirectMode>,
-    /// Explicit endpoints (Generic).
+    /// Explicit endpoints: any preset's can be overridden (e.g. a staging server whose app
+    /// and API live on different hosts); Generic needs at least the authorization and token
+    /// endpoints when it has no base URL.
     #[serde(default)]
     pub authorize_url: Option<String>,
     /// Token endpoint.
@@ -217,6 +262,13 @@ pub struct AppInput {
     /// `0-9a-z`); absent, one is made up. Ignored on edit: an app keeps its address.
     #[serde(default)]
     pub callback_id: Option<String>,
+    /// Token-endpoint client authentication; absent: discovery's or the preset's.
+    #[serde(default)]
+    pub auth_method: Option<AuthMethod>,
+    /// A fixed loopback port (1024–65535) for servers that match the redirect URI exactly;
+    /// absent: any free port per sign-in.
+    #[serde(default)]
+    pub loopback_port: Option<u16>,
 }
 
 /// A connection, for lists (no token).
@@ -245,6 +297,8 @@ pub struct ConnectionView {
     pub expires_at: Option<Timestamp>,
     /// Last refresh.
     pub last_refresh_at: Option<Timestamp>,
+    /// When the provider last accepted the access token ("last verified").
+    pub last_verified_at: Option<Timestamp>,
     /// Next refresh.
     pub next_refresh_at: Option<Timestamp>,
     /// Last error.
@@ -296,6 +350,7 @@ pub(crate) fn view(data: &Data, c: &Connection) -> ConnectionView {
         status: c.status,
         expires_at: c.expires_at,
         last_refresh_at: c.last_refresh_at,
+        last_verified_at: c.last_verified_at,
         next_refresh_at: c.next_refresh_at,
         last_error: c.last_error.clone(),
         scopes_granted: c.scopes_granted.clone(),
@@ -308,12 +363,21 @@ pub(crate) fn view(data: &Data, c: &Connection) -> ConnectionView {
     }
 }
 
-/// The redirect URI an app in `mode` sends (for loopback, without the port, which is chosen
-/// per sign-in), on the app's own callback path when it has one (RFC 9700 §4.4.2).
-pub fn redirect_uri_for(preset: PresetId, mode: RedirectMode, callback_id: Option<&str>) -> Option<String> {
+/// The redirect URI an app in `mode` sends (for loopback without a fixed port, without the
+/// port, which is chosen per sign-in), on the app's own callback path when it has one
+/// (RFC 9700 §4.4.2).
+pub fn redirect_uri_for(
+    preset: PresetId,
+    mode: RedirectMode,
+    callback_id: Option<&str>,
+    loopback_port: Option<u16>,
+) -> Option<String> {
     match mode {
         RedirectMode::DeepLink => Some(format!("{URL_SCHEME}:{}", callback_path(callback_id))),
-        RedirectMode::Loopback => Some(format!("http://127.0.0.1{}", callback_path(callback_id))),
+        RedirectMode::Loopback => Some(match loopback_port {
+            Some(port) => format!("http://127.0.0.1:{port}{}", callback_path(callback_id)),
+            None => format!("http://127.0.0.1{}", callback_path(callback_id)),
+        }),
         RedirectMode::Paste if preset == PresetId::Fusio => None,
         RedirectMode::Paste => Some(OOB_REDIRECT.to_owned()),
     }
@@ -512,6 +576,9 @@ impl Latchkey {
                     redirect_modes: p.redirect_modes,
                     help: p.help,
                     manage_url: p.manage_url,
+                    discovery: p.discovery,
+                    endpoints_suffice: p.endpoints_suffice(),
+                    auth_method: p.auth_method,
                 }
             })
             .collect()
@@ -550,9 +617,26 @@ impl Latchkey {
             return Err(Error::InvalidInput(format!("{} does not accept this redirect mode", preset.name)));
         }
         let base_url = url("Base URL", &input.base_url)?;
-        if base_url.is_none() && preset.base_url_required() {
-            return Err(Error::InvalidInput(format!("Base URL: {} needs the address of the provider", preset.name)));
+        let authorize_url = url("Authorization URL", &input.authorize_url)?;
+        let token_url = url("Token URL", &input.token_url)?;
+        // Generic needs a server address only to find its endpoints: with both given, none.
+        let endpoints_given = preset.endpoints_suffice() && authorize_url.is_some() && token_url.is_some();
+        if base_url.is_none() && preset.base_url_required() && !endpoints_given {
+            return Err(Error::InvalidInput(if input.preset == PresetId::Generic {
+                "Server address: enter the provider's address, or both its authorization and token endpoints".into()
+            } else {
+                format!("Base URL: {} needs the address of the provider", preset.name)
+            }));
         }
+        let loopback_port = match input.loopback_port {
+            None => None,
+            Some(p) if p >= 1024 => Some(p),
+            Some(p) => {
+                return Err(Error::InvalidInput(format!(
+                    "Loopback port: {p} is reserved for system services; choose one from 1024 to 65535"
+                )));
+            }
+        };
         let name = match input.name.trim() {
             "" => preset.name.to_owned(),
             n => n.to_owned(),
@@ -589,23 +673,31 @@ impl Latchkey {
             scopes: split_scopes(input.scopes.as_deref().unwrap_or(preset.default_scopes)).join(" "),
             redirect_mode,
             callback_id,
-            authorize_url: url("Authorization URL", &input.authorize_url)?,
-            token_url: url("Token URL", &input.token_url)?,
+            authorize_url,
+            token_url,
             revocation_url: url("Revocation URL", &input.revocation_url)?,
             userinfo_url: url("Userinfo URL", &input.userinfo_url)?,
             issuer: None,
             iss_required: false,
             auth_method: None,
+            loopback_port,
             has_secret: secret.is_some() || existing.as_ref().is_some_and(|a| a.has_secret),
             // Editing the app is the fix for rejected credentials: its connections refresh again.
             credentials_rejected: None,
             superseded_shares_grant: existing.as_ref().is_some_and(|a| a.superseded_shares_grant),
             created_at: existing.as_ref().map(|a| a.created_at).unwrap_or_else(|| self.now()),
         };
-        if preset.discovery {
-            let base = app.base()?;
+        if let Some(base) = app.base_url.clone().filter(|_| preset.discovery) {
             match discover(&self.inner.http, &base).await {
-                Ok(Some(m)) => apply_metadata(&mut app, &m),
+                Ok(Some(m)) => {
+                    apply_metadata(&mut app, &m);
+                    // Generic asks for what the server lists of "who you are, stay connected"
+                    // unless the person chose scopes (servers that require a scope refuse none).
+                    if input.preset == PresetId::Generic && input.scopes.as_deref().is_none_or(|s| s.trim().is_empty())
+                    {
+                        app.scopes = m.default_scopes();
+                    }
+                }
                 Ok(None) => {}
                 Err(e @ Error::InvalidInput(_)) => return Err(e),
                 // Discovery is optional: an unreachable metadata document leaves the preset's
@@ -620,6 +712,9 @@ impl Latchkey {
                     }
                 }
             }
+        }
+        if input.auth_method.is_some() {
+            app.auth_method = input.auth_method;
         }
         app.endpoints()?;
         if let Some(secret) = secret {
@@ -638,6 +733,61 @@ impl Latchkey {
             .await?;
         self.emit(Event::ConnectionsChanged);
         Ok(view)
+    }
+
+    /// Adds `scope` to a provider app's requested scopes (the "Connect again with …" after a
+    /// sign-in came back without a scope Latchkey needs). No change when it is there already.
+    ///
+    /// # Errors
+    /// An unknown app; a scope that is not an RFC 6749 §3.3 scope token.
+    pub async fn add_scope(&self, app_id: &str, scope: &str) -> Result<AppView> {
+        let scope = scope.trim().to_owned();
+        let token_char = |c: char| c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c);
+        if scope.is_empty() || scope.len() > 200 || !scope.chars().all(token_char) {
+            return Err(Error::InvalidInput(format!("{scope:?} is not a scope")));
+        }
+        let id = app_id.to_owned();
+        let view = self
+            .update(move |d| {
+                let a = d
+                    .apps
+                    .iter_mut()
+                    .find(|a| a.id == id)
+                    .ok_or_else(|| Error::NotFound("no such provider app".into()))?;
+                if !a.scopes.split(' ').any(|s| s == scope) {
+                    a.scopes = split_scopes(&format!("{} {scope}", a.scopes)).join(" ");
+                }
+                let a = a.clone();
+                Ok(app_view(d, &a))
+            })
+            .await?;
+        self.emit(Event::ConnectionsChanged);
+        Ok(view)
+    }
+
+    /// What the provider at `base_url` publishes (RFC 8414 / OpenID discovery), for the form to
+    /// show before the app is saved: its endpoints and, for Generic, the default scopes.
+    ///
+    /// # Errors
+    /// A base URL that is not HTTPS / loopback; a server error; metadata naming another issuer.
+    pub async fn discover_provider(&self, preset: PresetId, base_url: &str) -> Result<DiscoveryView> {
+        let base = Url::parse(base_url.trim())
+            .map_err(|_| Error::InvalidInput(format!("Base URL: {:?} is not a URL", base_url.trim())))?;
+        check_endpoint(&base).map_err(|e| Error::InvalidInput(format!("Base URL: {e}")))?;
+        let Some(m) = discover(&self.inner.http, &base).await? else {
+            return Ok(DiscoveryView::default());
+        };
+        Ok(DiscoveryView {
+            found: true,
+            issuer: m.issuer.clone(),
+            authorize_url: m.authorization_endpoint.clone(),
+            token_url: m.token_endpoint.clone(),
+            revocation_url: m.revocation_endpoint.clone(),
+            userinfo_url: m.userinfo_endpoint.clone(),
+            auth_method: m.auth_method,
+            default_scopes: (preset == PresetId::Generic).then(|| m.default_scopes()).filter(|s| !s.is_empty()),
+            scopes_supported: m.scopes_supported,
+        })
     }
 
     // ---- connections ----------------------------------------------------------------
@@ -682,10 +832,10 @@ impl Latchkey {
         let endpoints = app.endpoints()?;
         let (redirect_uri, loopback) = match app.redirect_mode {
             RedirectMode::Loopback => {
-                let lb = Loopback::bind(&callback_path(app.callback_id.as_deref())).await?;
+                let lb = Loopback::bind(&callback_path(app.callback_id.as_deref()), app.loopback_port).await?;
                 (Some(lb.redirect_uri()), Some(lb))
             }
-            mode => (redirect_uri_for(app.preset, mode, app.callback_id.as_deref()), None),
+            mode => (redirect_uri_for(app.preset, mode, app.callback_id.as_deref(), None), None),
         };
         let (flow_id, url, expires_at) = self.inner.flows.begin(
             &endpoints,
@@ -811,20 +961,33 @@ impl Latchkey {
         let secret = self.client_secret(&app.id).await?;
         let client = Client { id: &app.client_id, secret: secret.as_ref() };
         let now = self.now();
-        let tokens = oauth::exchange_code(
+        let exchanged = oauth::exchange_code(
             &self.inner.http,
             &endpoints,
             &client,
-            code,
-            flow.redirect_uri.as_deref(),
-            flow.verifier(),
+            oauth::CodeGrant {
+                code,
+                redirect_uri: flow.redirect_uri.as_deref(),
+                verifier: flow.verifier(),
+                nonce: flow.nonce(),
+            },
             now,
         )
         .await?;
+        let tokens = exchanged.tokens;
         let style = app.preset.preset().profile_style;
-        let saved = match api::fetch_profile(&self.inner.http, &endpoints, style, &tokens.access_token).await {
-            Ok(profile) => self.save_connection(&app, flow, profile, tokens.clone()).await,
+        let saved = match exchanged.id_token {
             Err(e) => Err(e),
+            Ok(()) => match api::fetch_profile(&self.inner.http, &endpoints, style, &tokens.access_token).await {
+                Ok(profile) => self.save_connection(&app, flow, profile, tokens.clone()).await,
+                Err(Error::MissingScope { scope, .. }) => {
+                    let preset = app.preset.preset();
+                    let scope = scope.or_else(|| preset.profile_scope.map(str::to_owned));
+                    let label = scope.as_deref().and_then(|s| preset.scope_label(s));
+                    Err(Error::ScopeNotGranted { provider: app.name.clone(), scope, label })
+                }
+                Err(e) => Err(e),
+            },
         };
         match saved {
             Ok((view, superseded)) => {
@@ -950,6 +1113,8 @@ impl Latchkey {
                 c.name = profile.name;
                 c.email = profile.email;
                 c.status = Status::Connected;
+                // The profile was just read with the new access token.
+                c.last_verified_at = Some(now);
                 c.last_error = None;
                 c.scopes_granted = requested.clone();
                 describe(c, &tokens, &settings);
@@ -982,8 +1147,10 @@ fn app_view(data: &Data, a: &ProviderApp) -> AppView {
         client_id: a.client_id.clone(),
         scopes: a.scopes.clone(),
         redirect_mode: a.redirect_mode,
-        redirect_uri: redirect_uri_for(a.preset, a.redirect_mode, a.callback_id.as_deref()),
+        redirect_uri: redirect_uri_for(a.preset, a.redirect_mode, a.callback_id.as_deref(), a.loopback_port),
         callback_id: a.callback_id.clone(),
+        loopback_port: a.loopback_port,
+        auth_method: a.auth_method.unwrap_or(a.preset.preset().auth_method),
         has_secret: a.has_secret,
         authorize_url: a.authorize_url.clone(),
         token_url: a.token_url.clone(),

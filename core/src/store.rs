@@ -69,9 +69,14 @@ pub struct ProviderApp {
     /// The provider's metadata says it always sends `iss`.
     #[serde(default)]
     pub iss_required: bool,
-    /// Client authentication from discovery, when it differs from the preset.
+    /// Client authentication at the token endpoint when it differs from the preset's: the
+    /// person's choice on the form, else what discovery found.
     #[serde(default)]
     pub auth_method: Option<AuthMethod>,
+    /// A fixed loopback port (servers that match loopback redirect URIs exactly, port
+    /// included); `None`: any free port per sign-in (RFC 8252 §7.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loopback_port: Option<u16>,
     /// Whether a client secret is in the keychain.
     #[serde(default)]
     pub has_secret: bool,
@@ -144,6 +149,10 @@ pub struct Connection {
     pub issued_at: Option<Timestamp>,
     /// Last successful refresh.
     pub last_refresh_at: Option<Timestamp>,
+    /// When the provider last accepted the access token (the profile call at connect and after
+    /// every refresh; the latter also completes lazy rotations, Doorkeeper's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verified_at: Option<Timestamp>,
     /// When the next refresh is due.
     pub next_refresh_at: Option<Timestamp>,
     /// The last error, in plain words.
@@ -179,6 +188,7 @@ impl Connection {
             expires_at: None,
             issued_at: None,
             last_refresh_at: None,
+            last_verified_at: None,
             next_refresh_at: None,
             last_error: None,
             scopes_granted: vec![],

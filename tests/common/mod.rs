@@ -54,6 +54,8 @@ pub fn app_input(w: &World, preset: PresetId, mode: RedirectMode, scopes: &str) 
         revocation_url: None,
         userinfo_url: None,
         callback_id: None,
+        auth_method: None,
+        loopback_port: None,
     }
 }
 

@@ -12,10 +12,12 @@ import type {
   ConnectFinished,
   ConnectStart,
   DataHealth,
+  Discovery,
   ErrorCode,
   ErrorReason,
   Notice,
   Preset,
+  PresetId,
   ProviderApp,
   Recovered,
   RevokeResult,
@@ -41,9 +43,11 @@ export function normaliseError(e: unknown): ApiError {
     const { code, message, reason } = e as { code: unknown; message: unknown; reason?: unknown };
     if (typeof code === 'string' && typeof message === 'string') {
       const known = (ERROR_CODES as readonly string[]).includes(code);
-      const err: ApiError = { code: known ? (code as ErrorCode) : 'internal', message };
-      if (typeof reason === 'string' && reason in REASON_HINTS) err.reason = reason as ErrorReason;
-      return err;
+      const scope = (e as { scope?: unknown }).scope;
+      const out: ApiError = { code: known ? (code as ErrorCode) : 'internal', message };
+      if (typeof scope === 'string' && scope) out.scope = scope;
+      if (typeof reason === 'string' && reason in REASON_HINTS) out.reason = reason as ErrorReason;
+      return out;
     }
   }
   return { code: 'internal', message: String(e) };
@@ -72,6 +76,10 @@ export const listApps = () => call<ProviderApp[]>('list_apps');
 export const saveApp = (input: AppInput) => call<ProviderApp>('save_app', { input });
 export const removeApp = (id: string, revokeConnections: boolean) =>
   call<void>('remove_app', { id, revokeConnections });
+export const discoverProvider = (preset: PresetId, baseUrl: string) =>
+  call<Discovery>('discover_provider', { preset, baseUrl });
+/** "Connect again with …": adds a scope to the provider app. */
+export const addScope = (appId: string, scope: string) => call<ProviderApp>('add_scope', { appId, scope });
 export const listConnections = () => call<Connection[]>('list_connections');
 export const startConnect = (appId: string, connectionId: string | null = null) =>
   call<ConnectStart>('start_connect', { appId, connectionId });

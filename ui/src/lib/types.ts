@@ -29,6 +29,8 @@ export interface ApiError {
   code: ErrorCode;
   message: string;
   reason?: ErrorReason;
+  /** missing_scope: the scope concerned, when known ("Connect again with …"). */
+  scope?: string;
 }
 
 /**
@@ -40,6 +42,8 @@ export type RevokeSupport = 'revokes' | 'tries' | 'cannot';
 
 export type PresetId = 'rememberizer' | 'textmaster' | 'fusio' | 'generic';
 export type RedirectMode = 'deep_link' | 'loopback' | 'paste';
+/** Token-endpoint client authentication (RFC 6749 §2.3.1). */
+export type AuthMethod = 'client_secret_post' | 'client_secret_basic';
 
 export interface Preset {
   id: PresetId;
@@ -50,6 +54,26 @@ export interface Preset {
   redirectModes: RedirectMode[];
   help: string;
   manageUrl: string | null;
+  /** Whether Latchkey reads the server's metadata (RFC 8414 / OpenID discovery). */
+  discovery: boolean;
+  /** Entering the authorization and token endpoints can replace the server address. */
+  endpointsSuffice: boolean;
+  /** The preset's token-endpoint client authentication. */
+  authMethod: AuthMethod;
+}
+
+/** What discovery found at a base URL. */
+export interface Discovery {
+  found: boolean;
+  issuer: string | null;
+  authorizeUrl: string | null;
+  tokenUrl: string | null;
+  revocationUrl: string | null;
+  userinfoUrl: string | null;
+  authMethod: AuthMethod | null;
+  /** Generic: the scopes Latchkey asks for by default. */
+  defaultScopes: string | null;
+  scopesSupported: string[];
 }
 
 export interface ProviderApp {
@@ -63,6 +87,10 @@ export interface ProviderApp {
   redirectUri: string | null;
   /** The app's own callback path segment; null for apps saved before apps had one. */
   callbackId?: string | null;
+  /** A fixed loopback port (servers that match the redirect URI exactly); null: any port. */
+  loopbackPort?: number | null;
+  /** Token-endpoint client authentication in force. */
+  authMethod?: AuthMethod;
   hasSecret: boolean;
   authorizeUrl?: string | null;
   tokenUrl?: string | null;
@@ -91,6 +119,10 @@ export interface AppInput {
   userinfoUrl?: string | null;
   /** New apps: the callback path segment the form showed in the redirect URI. */
   callbackId?: string | null;
+  /** Absent: discovery's or the preset's. */
+  authMethod?: AuthMethod | null;
+  /** 1024–65535; absent: any free port per sign-in. */
+  loopbackPort?: number | null;
 }
 
 export type ConnectionStatus =
@@ -113,6 +145,8 @@ export interface Connection {
   /** Unix seconds. */
   expiresAt: number | null;
   lastRefreshAt: number | null;
+  /** When the provider last accepted the access token (at connect and after each refresh). */
+  lastVerifiedAt?: number | null;
   nextRefreshAt: number | null;
   lastError: string | null;
   scopesGranted: string[];
