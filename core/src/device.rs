@@ -242,11 +242,10 @@ impl Latchkey {
     /// passes), or [`Latchkey::cancel_device`]. Honours `interval` and `slow_down` (+5 s).
     /// Emits [`Event::ConnectFinished`] either way.
     pub async fn wait_device(&self, flow_id: &str) -> Result<ConnectionView> {
-        let flow = FLOWS
-            .lock()
-            .expect("device flows")
-            .remove(flow_id)
-            .ok_or_else(|| Error::NotFound("no such device sign-in (it finished, expired or was cancelled)".into()))?;
+        let flow =
+            FLOWS.lock().expect("device flows").remove(flow_id).ok_or_else(|| {
+                Error::NotFound("no such device sign-in (it finished, expired or was cancelled)".into())
+            })?;
         POLLING.lock().expect("device polling").insert(flow_id.to_owned(), flow.cancel.clone());
         let result = tokio::select! {
             r = self.poll_device(flow_id, &flow) => r,
@@ -278,9 +277,8 @@ impl Latchkey {
     }
 
     async fn poll_device(&self, flow_id: &str, flow: &DeviceFlow) -> Result<ConnectionView> {
-        let expired = || {
-            Error::Flow("the code expired before the sign-in was approved; start again to get a new code".into())
-        };
+        let expired =
+            || Error::Flow("the code expired before the sign-in was approved; start again to get a new code".into());
         let mut interval = flow.auth.interval;
         loop {
             // RFC 8628 §3.5: wait `interval` before each request, the first one included.
@@ -421,7 +419,8 @@ mod tests {
 
     #[test]
     fn classifies_poll_errors() {
-        let oauth = |e: &str| Error::OAuth(crate::error::OAuthError { error: e.into(), description: None, status: 400 });
+        let oauth =
+            |e: &str| Error::OAuth(crate::error::OAuthError { error: e.into(), description: None, status: 400 });
         assert_eq!(classify(&oauth("authorization_pending")), PollError::Pending);
         assert_eq!(classify(&oauth("slow_down")), PollError::SlowDown);
         assert_eq!(classify(&oauth("access_denied")), PollError::Final);

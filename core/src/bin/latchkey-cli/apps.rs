@@ -346,7 +346,9 @@ fn ask_revoke(a: &AppView) -> Result<bool, Failure> {
         match line.trim().to_ascii_lowercase().as_str() {
             "r" | "revoke" => return Ok(true),
             "k" | "keep" => return Ok(false),
-            "c" | "cancel" | "" => return Err(Failure { code: crate::exit::FAILED, message: Some("cancelled".into()) }),
+            "c" | "cancel" | "" => {
+                return Err(Failure { code: crate::exit::FAILED, message: Some("cancelled".into()) });
+            }
             _ => {}
         }
     }

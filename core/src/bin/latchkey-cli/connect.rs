@@ -103,10 +103,9 @@ pub(crate) async fn run(lk: &Latchkey, args: ConnectArgs) -> Result<(), Failure>
                     match events.recv().await {
                         Ok(Event::ConnectFinished { flow_id, result }) if flow_id == start.flow_id => {
                             // The error crossed as `{ code, message }`: its code picks the exit code.
-                            break result.map(|b| *b).map_err(|e| Failure {
-                                code: code_for_code(e.code),
-                                message: Some(e.message),
-                            });
+                            break result
+                                .map(|b| *b)
+                                .map_err(|e| Failure { code: code_for_code(e.code), message: Some(e.message) });
                         }
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(_) => break Err(Error::Internal("lost track of the sign-in".into()).into()),

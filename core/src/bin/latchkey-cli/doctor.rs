@@ -1,5 +1,6 @@
 //! `latchkey-cli doctor`: the checks a support engineer would ask for, each PASS, WARN or
-//! FAIL with what to do. Exit 0 unless a check FAILs (then 1). Reads, never changes anything.
+//! FAIL with what to do. Exit 0 unless a check FAILs (then 1). Reads, and changes nothing but
+//! what opening the data directory always does (it is made private, 0700).
 
 use std::path::{Path, PathBuf};
 
@@ -51,11 +52,7 @@ fn name_available(bus: &zbus::blocking::Connection, name: &str) -> Result<(bool,
     let dbus = zbus::blocking::fdo::DBusProxy::new(bus).map_err(|e| e.to_string())?;
     let wk = zbus::names::BusName::try_from(name).map_err(|e| e.to_string())?;
     let owned = dbus.name_has_owner(wk).map_err(|e| e.to_string())?;
-    let activatable = dbus
-        .list_activatable_names()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .any(|n| n.as_str() == name);
+    let activatable = dbus.list_activatable_names().map_err(|e| e.to_string())?.iter().any(|n| n.as_str() == name);
     Ok((owned, activatable))
 }
 
@@ -139,12 +136,12 @@ fn exec_of(desktop: &Path) -> Option<(String, bool)> {
     let text = std::fs::read_to_string(desktop).ok()?;
     let line = text.lines().find(|l| l.starts_with("Exec="))?;
     let rest = line["Exec=".len()..].trim();
-    let prog = if let Some(r) = rest.strip_prefix('"') { r.split('"').next()? } else { rest.split_whitespace().next()? };
+    let prog =
+        if let Some(r) = rest.strip_prefix('"') { r.split('"').next()? } else { rest.split_whitespace().next()? };
     let exists = if prog.contains('/') {
         Path::new(prog).is_file()
     } else {
-        std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
     };
     Some((prog.to_owned(), exists))
 }
@@ -264,7 +261,8 @@ fn permissions_check(dir: &Path) -> Finding {
     let files = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path());
     for f in files.filter(|p| p.is_file()) {
         let name = f.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        if !name.starts_with("latchkey.json") {
+        // The data file, its last good copy and damaged copies; not the empty lock file.
+        if !name.starts_with("latchkey.json") || name.ends_with(".lock") {
             continue;
         }
         let m = std::fs::metadata(&f).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
@@ -292,13 +290,14 @@ fn permissions_check(dir: &Path) -> Finding {
 const DATA: (&str, &str) = ("data-file", "Data file readable");
 
 fn data_check(dir: &Path) -> Finding {
+    if !dir.exists() {
+        return pass(DATA.0, DATA.1, format!("{} does not exist yet (nothing saved)", dir.display()));
+    }
     let store = latchkey_core::store::Store::open(dir);
     match store.and_then(|s| s.load()) {
-        Ok(d) => pass(
-            DATA.0,
-            DATA.1,
-            format!("{} provider app(s), {} connection(s)", d.apps.len(), d.connections.len()),
-        ),
+        Ok(d) => {
+            pass(DATA.0, DATA.1, format!("{} provider app(s), {} connection(s)", d.apps.len(), d.connections.len()))
+        }
         Err(e @ latchkey_core::Error::DamagedData { .. }) => {
             fail(DATA.0, DATA.1, e.to_string(), "`latchkey-cli restore` (or `restore --start-empty`)")
         }
@@ -310,8 +309,18 @@ const CLOCK: (&str, &str) = ("clock", "System clock");
 
 /// Compares the clock with a provider's `Date` header (the first provider app that answers).
 async fn clock_check(dir: &Path) -> Finding {
-    let Ok(data) = latchkey_core::store::Store::open(dir).and_then(|s| s.load()) else {
-        return warn(CLOCK.0, CLOCK.1, "not checked: no provider apps could be read", "fix the data file first");
+    let data = if dir.exists() {
+        latchkey_core::store::Store::open(dir).and_then(|s| s.load())
+    } else {
+        Err(latchkey_core::Error::NotFound(String::new()))
+    };
+    let Ok(data) = data else {
+        return warn(
+            CLOCK.0,
+            CLOCK.1,
+            "not checked: no provider apps could be read",
+            "add a provider app, or fix the data file",
+        );
     };
     let http = latchkey_core::http::client();
     for app in &data.apps {
@@ -383,8 +392,11 @@ pub(crate) async fn run(args: &DoctorArgs) -> Result<(), Failure> {
     checks.push(scheme_check());
     checks.push(autostart_check());
     checks.push(agent_check(&config.data_dir));
+    // Permissions first: opening the store (as every Latchkey process does) makes the
+    // directory private again.
+    let permissions = permissions_check(&config.data_dir);
     checks.push(data_check(&config.data_dir));
-    checks.push(permissions_check(&config.data_dir));
+    checks.push(permissions);
     checks.push(clock_check(&config.data_dir).await);
     let failed = checks.iter().filter(|c| c.verdict == Verdict::Fail).count();
     if args.json {

@@ -144,9 +144,7 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let mut message = e.to_string();
         if e.code() == ErrorCode::NeedsReconnect {
-            message.push_str(
-                "\nOpen Latchkey and click Reconnect on this connection, or run `latchkey-cli connect`.",
-            );
+            message.push_str("\nOpen Latchkey and click Reconnect on this connection, or run `latchkey-cli connect`.");
         }
         if let Error::DamagedData { backup_available, .. } = &e {
             message.push('\n');

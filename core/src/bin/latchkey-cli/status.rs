@@ -186,9 +186,9 @@ pub(crate) async fn run(lk: &Latchkey, args: &StatusArgs) -> Result<(), Failure>
     for c in &list {
         let has_refresh_token = match &vault {
             Some(v) => match v.get(&connection_key(&c.id)) {
-                Ok(Some(s)) => latchkey_core::token::TokenSet::from_vault_string(&s)
-                    .ok()
-                    .map(|t| t.refresh_token.is_some()),
+                Ok(Some(s)) => {
+                    latchkey_core::token::TokenSet::from_vault_string(&s).ok().map(|t| t.refresh_token.is_some())
+                }
                 Ok(None) => Some(false),
                 Err(_) => None,
             },
