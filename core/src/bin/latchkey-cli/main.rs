@@ -86,7 +86,7 @@ enum Command {
         label: String,
     },
     /// Provider apps: list (the default), add, edit, remove.
-    Apps(apps::AppsArgs),
+    Apps(Box<apps::AppsArgs>),
     /// Health of every connection, the agent and the keychain (exit 0 when all is well).
     Status(status::StatusArgs),
     /// Check the environment Latchkey needs: session bus, keychain, URL handler, agent, files,
@@ -373,7 +373,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 None => eprintln!("{} has no label", v.id),
             }
         }
-        Command::Apps(args) => apps::run(&lk, args).await?,
+        Command::Apps(args) => apps::run(&lk, *args).await?,
         Command::Status(args) => status::run(&lk, &args).await?,
         Command::Restore { start_empty, json } => {
             let done = if start_empty { lk.start_empty().await? } else { lk.restore_backup().await? };
