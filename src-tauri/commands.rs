@@ -3,8 +3,8 @@
 use latchkey_core::device::DeviceStart;
 use latchkey_core::manage::{Detail, RevokeOutcome};
 use latchkey_core::recovery::{DataHealth, Recovered};
-use latchkey_core::service::{AppView, ConnectStart, ConnectionView, ErrorView, PresetView};
-use latchkey_core::{AppInput, Error, Latchkey, Settings};
+use latchkey_core::service::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
+use latchkey_core::{AppInput, Error, Latchkey, PresetId, Settings};
 use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_opener::OpenerExt;
@@ -47,6 +47,18 @@ pub fn list_apps(lk: State<'_, Latchkey>) -> Result<Vec<AppView>> {
 #[tauri::command]
 pub async fn save_app(lk: State<'_, Latchkey>, input: AppInput) -> Result<AppView> {
     lk.save_app(input).await.map_err(err)
+}
+
+/// What the provider at a base URL publishes (the form shows it before saving).
+#[tauri::command]
+pub async fn discover_provider(lk: State<'_, Latchkey>, preset: PresetId, base_url: String) -> Result<DiscoveryView> {
+    lk.discover_provider(preset, &base_url).await.map_err(err)
+}
+
+/// "Connect again with …": adds a scope to a provider app.
+#[tauri::command]
+pub async fn add_scope(lk: State<'_, Latchkey>, app_id: String, scope: String) -> Result<AppView> {
+    lk.add_scope(&app_id, &scope).await.map_err(err)
 }
 
 #[tauri::command]

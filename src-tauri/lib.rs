@@ -144,6 +144,8 @@ pub fn run() {
             commands::list_presets,
             commands::list_apps,
             commands::save_app,
+            commands::discover_provider,
+            commands::add_scope,
             commands::list_connections,
             commands::start_connect,
             commands::cancel_connect,

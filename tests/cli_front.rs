@@ -430,7 +430,7 @@ async fn connect_exits_with_the_code_of_its_error() {
         w.lk.save_app(common::app_input(&w, PresetId::Textmaster, RedirectMode::Loopback, "public")).await.unwrap();
     let o = connect_loopback(&w, &app.id).await;
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
-    assert!(stderr(&o).contains("scope"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("user:read"), "the missing scope is named: {}", stderr(&o));
     // The provider failing the code exchange: 5.
     let w = world("generic");
     let app = w.lk.save_app(common::app_input(&w, PresetId::Generic, RedirectMode::Loopback, "read")).await.unwrap();

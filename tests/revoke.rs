@@ -19,7 +19,7 @@ async fn connect(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rememberizer_detail_shows_mementos_and_revoke_is_local_with_a_link() {
+async fn rememberizer_detail_shows_mementos_and_revoke_without_an_endpoint_is_local_with_a_link() {
     let w = world("rememberizer");
     let (_, conn) = connect(&w, PresetId::Rememberizer, RedirectMode::DeepLink, "read offline_access", "alice").await;
     let d = w.lk.connection_detail(&conn.id).await.unwrap();
@@ -31,18 +31,42 @@ async fn rememberizer_detail_shows_mementos_and_revoke_is_local_with_a_link() {
     assert!(d.manage_url.as_deref().unwrap().starts_with("https://"));
     assert_eq!(d.scope_labels.get("read").map(String::as_str), Some("Read your mementos and documents"));
 
+    // The test profile starts without django-oauth-toolkit's `revoke_token/`: Latchkey tries
+    // it, gets 404, and says what that means.
     let tokens = w.tokens(&conn.id).unwrap();
     let out = w.lk.revoke_connection(&conn.id, false).await.unwrap();
-    assert!(!out.revoked_at_provider, "Rememberizer has no revocation endpoint");
+    assert!(!out.revoked_at_provider, "this server has no revocation endpoint");
     assert!(!out.pending);
-    assert!(out.message.contains("offers apps no way to revoke"), "{}", out.message);
+    assert!(out.message.contains("does not offer revocation"), "{}", out.message);
     assert!(out.manage_url.is_some());
+    assert_eq!(w.provider.stats().await["revoke"], 1, "tried once at the usual path");
     assert!(w.tokens(&conn.id).is_none(), "keychain entry removed");
     assert!(w.lk.list_connections().unwrap().is_empty(), "row removed");
     // Honest: the provider still accepts the token, and the message did not claim otherwise.
     assert!(w.provider.is_active(tokens.access_token.expose_secret()).await);
     // A second revoke is harmless.
     assert_eq!(w.lk.revoke_connection(&conn.id, false).await.unwrap_err().code(), ErrorCode::NotFound);
+}
+
+/// Where the server family revokes (django-oauth-toolkit's `revoke_token/`, Doorkeeper's
+/// `/oauth/revoke`), the presets use it, authenticated like the token endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rememberizer_and_textmaster_revoke_where_their_server_family_does() {
+    for (profile, preset, scopes) in [
+        ("rememberizer", PresetId::Rememberizer, "read offline_access"),
+        ("textmaster", PresetId::Textmaster, "public user:read user:email"),
+    ] {
+        let w = world(profile);
+        w.provider.control("/__test/behaviour", serde_json::json!({"revocation": true})).await;
+        let (_, conn) = connect(&w, preset, RedirectMode::DeepLink, scopes, "alice").await;
+        let t = w.tokens(&conn.id).unwrap();
+        let out = w.lk.revoke_connection(&conn.id, false).await.unwrap();
+        assert!(out.revoked_at_provider, "{profile}: {out:?}");
+        assert!(!w.provider.is_active(t.access_token.expose_secret()).await, "{profile}: access token rejected");
+        assert!(!w.provider.is_active(t.refresh_token.as_ref().unwrap().expose_secret()).await, "{profile}");
+        assert_eq!(w.provider.stats().await["revoke"], 2, "{profile}: refresh token, then access token");
+        assert!(w.tokens(&conn.id).is_none());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,5 +196,21 @@ async fn a_403_explains_the_missing_scope() {
     let loc = w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
     let err = w.lk.handle_callback(&loc).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::MissingScope, "{err}");
-    assert!(err.to_string().contains("reconnect and grant it"), "{err}");
+    // A first connect: the scope named (from the provider's challenge), "connect again", and
+    // the tokens it obtained revoked (TextMaster revokes at Doorkeeper's /oauth/revoke).
+    let msg = err.to_string();
+    assert!(msg.contains("“user:read” (Read your profile)") && msg.contains("Connect again"), "{msg}");
+    assert!(!msg.contains("econnect"), "{msg}");
+    assert_eq!(latchkey_core::ErrorView::from(&err).scope.as_deref(), Some("user:read"));
+    assert_eq!(w.provider.stats().await["revoke"], 2, "refresh and access token revoked");
+    assert!(w.lk.list_connections().unwrap().is_empty());
+    // "Connect again with user:read": the scope is added to the app, and the sign-in works.
+    let app = w.lk.add_scope(&app.id, "user:read").await.unwrap();
+    assert_eq!(app.scopes, "public user:read");
+    assert_eq!(w.lk.add_scope(&app.id, "user:read").await.unwrap().scopes, "public user:read");
+    assert!(w.lk.add_scope(&app.id, "a\"b").await.is_err());
+    let start = w.lk.start_connect(&app.id, None).await.unwrap();
+    let loc = w.provider.sign_in(&start.authorize_url, "alice", true).await["location"].as_str().unwrap().to_owned();
+    let c = w.lk.handle_callback(&loc).await.unwrap();
+    assert!(c.last_verified_at.is_some());
 }

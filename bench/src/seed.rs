@@ -59,6 +59,7 @@ pub fn connection(i: usize, expires_at: i64, next: i64) -> Connection {
         expires_at: Some(expires_at),
         issued_at: Some(t),
         last_refresh_at: None,
+        last_verified_at: None,
         next_refresh_at: Some(next),
         last_error: None,
         scopes_granted: vec!["read".into(), "offline_access".into()],

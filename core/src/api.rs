@@ -110,9 +110,10 @@ async fn get_json(client: &reqwest::Client, url: url::Url, token: &SecretString,
         // A resource server's 401 means "bad token", whatever the body says: the caller
         // refreshes once and retries.
         401 => Err(Error::Http { what, status: 401, detail: None, retry_after: None }),
-        403 => {
-            Err(Error::MissingScope(crate::token::parse_error_response(&answer.body, 403).and_then(|e| e.description)))
-        }
+        403 => Err(Error::MissingScope {
+            scope: answer.scope_needed.clone(),
+            detail: crate::token::parse_error_response(&answer.body, 403).and_then(|e| e.description),
+        }),
         _ => Err(answer.error(what, true)),
     }
 }

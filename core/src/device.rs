@@ -299,7 +299,7 @@ impl Latchkey {
             match oauth::exchange_device_code(&self.inner.http, &endpoints, &client, &flow.auth.device_code, now).await
             {
                 Ok(tokens) => {
-                    return self.store_signed_in(&app, &endpoints, &client, flow_id, &flow.scopes, tokens).await;
+                    return self.store_signed_in(&app, &client, flow_id, &flow.scopes, tokens, Ok(())).await;
                 }
                 Err(e) => match classify(&e) {
                     PollError::Pending => {}

@@ -16,6 +16,14 @@ pub enum Revocation {
     Rfc7009(Url),
     /// Fusio's bearer-authenticated revoke.
     FusioBearer(Url),
+    /// An RFC 7009 endpoint the server family usually has, not known to exist here: 404 or 405
+    /// means none (then `page`, as for [`Revocation::None`]).
+    Try {
+        /// Where it usually is.
+        url: Url,
+        /// The provider's page for connected apps, if known.
+        page: Option<Url>,
+    },
     /// None: local removal; the person can finish at this page, if known.
     None(Option<Url>),
 }
@@ -88,12 +96,16 @@ impl ProviderApp {
             (RevocationStyle::FusioBearer(path), _) => Revocation::FusioBearer(join(&base?, path)?),
             (_, Some(u)) => Revocation::Rfc7009(u.clone()),
             (RevocationStyle::Rfc7009(Some(path)), None) => Revocation::Rfc7009(join(&base?, path)?),
+            (RevocationStyle::BesideToken(rel), None) => Revocation::Try {
+                url: token.join(rel).map_err(|e| Error::InvalidInput(format!("revocation endpoint: {e}")))?,
+                page: manage,
+            },
             (RevocationStyle::Rfc7009(None) | RevocationStyle::None, None) => Revocation::None(manage),
         };
         for u in [&authorize, &token, &profile] {
             check_endpoint(u)?;
         }
-        if let Revocation::Rfc7009(u) | Revocation::FusioBearer(u) = &revocation {
+        if let Revocation::Rfc7009(u) | Revocation::FusioBearer(u) | Revocation::Try { url: u, .. } = &revocation {
             check_endpoint(u)?;
         }
         Ok(Endpoints {
@@ -128,6 +140,23 @@ pub struct Metadata {
     pub iss_parameter_supported: bool,
     /// The first auth method we support from `token_endpoint_auth_methods_supported`.
     pub auth_method: Option<AuthMethod>,
+    /// `scopes_supported`.
+    pub scopes_supported: Vec<String>,
+}
+
+/// The scopes a Generic app asks for by default, when the server lists them: who the person
+/// is, and staying connected.
+const GENERIC_DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+impl Metadata {
+    /// The default scopes for a Generic app from `scopes_supported` (empty: none listed).
+    pub fn default_scopes(&self) -> String {
+        GENERIC_DEFAULT_SCOPES
+            .into_iter()
+            .filter(|s| self.scopes_supported.iter().any(|x| x == s))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// Parses a metadata document; endpoints that are not HTTPS/loopback are ignored.
@@ -161,14 +190,49 @@ pub fn parse_metadata(v: &Value) -> Metadata {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         auth_method,
+        scopes_supported: v
+            .get("scopes_supported")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).take(200).map(str::to_owned).collect())
+            .unwrap_or_default(),
     }
 }
 
-/// RFC 8414 discovery: `/.well-known/oauth-authorization-server`, then
-/// `/.well-known/openid-configuration`. `Ok(None)` when the provider publishes neither.
+/// Where an issuer publishes its metadata, in the order tried: RFC 8414 §3.1 inserts the
+/// well-known segment between host and path (`https://h/.well-known/oauth-authorization-server/t`);
+/// OpenID Connect Discovery §4 appends it (`https://h/t/.well-known/openid-configuration`);
+/// last, the RFC 8414 segment appended, as servers at a path often publish it. For an issuer
+/// without a path the forms coincide.
+pub fn well_known_urls(issuer: &Url) -> Vec<Url> {
+    let path = issuer.path().trim_end_matches('/');
+    let at = |p: String| {
+        let mut u = issuer.clone();
+        u.set_path(&p);
+        u.set_query(None);
+        u.set_fragment(None);
+        u
+    };
+    let mut urls = vec![
+        at(format!("/.well-known/oauth-authorization-server{path}")),
+        at(format!("{path}/.well-known/openid-configuration")),
+    ];
+    if !path.is_empty() {
+        urls.push(at(format!("{path}/.well-known/oauth-authorization-server")));
+    }
+    urls
+}
+
+/// RFC 8414 / OpenID discovery at [`well_known_urls`]. A document counts only when its
+/// `issuer` is the base URL exactly (RFC 8414 §3.3; a trailing `/` aside). `Ok(None)` when the
+/// provider publishes none.
+///
+/// # Errors
+/// A server error or rate limit (it says nothing about whether metadata exists), and
+/// documents that all name another issuer.
 pub async fn discover(client: &reqwest::Client, base: &Url) -> Result<Option<Metadata>> {
-    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
-        let url = join(base, path)?;
+    let expected = base.as_str().trim_end_matches('/');
+    let mut other_issuer = None;
+    for url in well_known_urls(base) {
         let answer =
             http::send("the provider's metadata", client.get(url).header("Accept", "application/json")).await?;
         // A server error says nothing about whether metadata exists: an error, not "none" (a
@@ -180,18 +244,19 @@ pub async fn discover(client: &reqwest::Client, base: &Url) -> Result<Option<Met
             && let Ok(v) = answer.json("the provider's metadata")
         {
             let m = parse_metadata(&v);
-            // RFC 8414 §3.3: the issuer must be the base the metadata was fetched from.
-            if let Some(iss) = &m.issuer
-                && iss.trim_end_matches('/') != base.as_str().trim_end_matches('/')
-            {
-                return Err(Error::InvalidInput(format!(
-                    "the provider's metadata names issuer {iss}, not {base}; check the base URL"
-                )));
+            match m.issuer.as_deref() {
+                Some(iss) if iss.trim_end_matches('/') == expected => return Ok(Some(m)),
+                Some(iss) => other_issuer = Some(iss.to_owned()),
+                None => other_issuer = Some("none".to_owned()),
             }
-            return Ok(Some(m));
         }
     }
-    Ok(None)
+    match other_issuer {
+        Some(iss) => Err(Error::InvalidInput(format!(
+            "the provider's metadata names issuer {iss:?}, not {expected}; check the base URL (it must be the issuer)"
+        ))),
+        None => Ok(None),
+    }
 }
 
 /// Applies discovered metadata to an app (explicit URLs the person typed win).
@@ -250,6 +315,30 @@ mod tests {
     }
 
     #[test]
+    fn well_known_addresses_insert_before_the_path() {
+        let urls = |s: &str| well_known_urls(&Url::parse(s).unwrap()).iter().map(Url::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            urls("https://id.example/tenant/"),
+            [
+                "https://id.example/.well-known/oauth-authorization-server/tenant",
+                "https://id.example/tenant/.well-known/openid-configuration",
+                "https://id.example/tenant/.well-known/oauth-authorization-server",
+            ]
+        );
+        assert_eq!(
+            urls("https://id.example"),
+            [
+                "https://id.example/.well-known/oauth-authorization-server",
+                "https://id.example/.well-known/openid-configuration"
+            ]
+        );
+        let m =
+            parse_metadata(&serde_json::json!({"scopes_supported": ["email", "openid", "admin", "offline_access"]}));
+        assert_eq!(m.default_scopes(), "openid email offline_access");
+        assert_eq!(parse_metadata(&serde_json::json!({"scopes_supported": "openid"})).default_scopes(), "");
+    }
+
+    #[test]
     fn preset_endpoints_follow_the_base_override() {
         let e = app(PresetId::Textmaster, None).endpoints().unwrap();
         assert_eq!(e.authorize.as_str(), "https://app.textmaster.com/oauth/authorize");
@@ -266,7 +355,17 @@ mod tests {
         assert!(app(PresetId::Fusio, None).endpoints().is_err());
         assert!(app(PresetId::Generic, Some("http://example.com")).endpoints().is_err());
         match app(PresetId::Rememberizer, None).endpoints().unwrap().revocation {
-            Revocation::None(Some(u)) => assert_eq!(u.scheme(), "https"),
+            Revocation::Try { url, page: Some(page) } => {
+                assert_eq!(url.as_str(), "https://api.rememberizer.ai/api/v1/auth/oauth2/revoke_token/");
+                assert_eq!(page.scheme(), "https");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Beside the token endpoint, wherever an override puts it.
+        let mut tm = app(PresetId::Textmaster, None);
+        tm.token_url = Some(Url::parse("https://auth.staging.example/o/oauth/token").unwrap());
+        match tm.endpoints().unwrap().revocation {
+            Revocation::Try { url, .. } => assert_eq!(url.as_str(), "https://auth.staging.example/o/oauth/revoke"),
             other => panic!("{other:?}"),
         }
     }

@@ -108,6 +108,14 @@ impl OAuthError {
     }
 }
 
+fn scope_words(scope: Option<&str>, label: Option<&str>) -> String {
+    match (scope, label) {
+        (Some(s), Some(l)) => format!("the permission “{s}” ({l})"),
+        (Some(s), None) => format!("the permission “{s}”"),
+        (None, _) => "a permission".into(),
+    }
+}
+
 /// Every failure in the core.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -174,8 +182,24 @@ pub enum Error {
     #[error("{0}")]
     CredentialsRejected(String),
     /// A 403 from a resource endpoint.
-    #[error("the connection lacks a permission (scope) this needs; reconnect and grant it{}", .0.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
-    MissingScope(Option<String>),
+    #[error("the connection lacks a permission{} this needs; reconnect and grant it{}", .scope.as_deref().map(|s| format!(" (scope “{s}”)")).unwrap_or_else(|| " (scope)".into()), .detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    MissingScope {
+        /// The scope, when the provider's challenge names it.
+        scope: Option<String>,
+        /// The provider's words.
+        detail: Option<String>,
+    },
+    /// A sign-in was granted without the scope Latchkey needs to identify the account (the
+    /// profile endpoint answered 403). Its tokens are revoked where the provider allows.
+    #[error("{provider} did not grant {}, which Latchkey needs to identify your account. Connect again with it, and allow it on {provider}'s consent page.", scope_words(.scope.as_deref(), .label.as_deref()))]
+    ScopeNotGranted {
+        /// The provider app's name.
+        provider: String,
+        /// The scope (from the provider's challenge, else the preset's profile scope).
+        scope: Option<String>,
+        /// Its plain-language label, when the preset knows it.
+        label: Option<&'static str>,
+    },
     /// Local I/O.
     #[error("{context}: {source}")]
     Io {
@@ -224,7 +248,7 @@ impl Error {
             Self::InvalidInput(_) => ErrorCode::InvalidInput,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Flow(_) | Self::UnknownCallback(_) => ErrorCode::Flow,
-            Self::MissingScope(_) => ErrorCode::MissingScope,
+            Self::MissingScope { .. } | Self::ScopeNotGranted { .. } => ErrorCode::MissingScope,
             Self::Io { .. } | Self::Internal(_) => ErrorCode::Internal,
             Self::DamagedData { .. } => ErrorCode::DamagedData,
         }

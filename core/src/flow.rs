@@ -40,6 +40,8 @@ pub struct PendingFlow {
     pub scopes_requested: Vec<String>,
     issuer: Option<String>,
     iss_required: bool,
+    /// OpenID Connect `nonce`, sent when the scopes ask for `openid`.
+    nonce: Option<String>,
 }
 
 impl std::fmt::Debug for PendingFlow {
@@ -58,6 +60,11 @@ impl PendingFlow {
     /// The PKCE verifier, for the token request.
     pub fn verifier(&self) -> &str {
         self.verifier.secret()
+    }
+
+    /// The OpenID Connect `nonce` sent, if the flow asked for `openid`.
+    pub fn nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
     }
 }
 
@@ -170,6 +177,12 @@ impl Flows {
             q.append_pair("code_challenge", challenge.as_str());
             q.append_pair("code_challenge_method", "S256");
         }
+        // OpenID Connect: a fresh nonce whenever `openid` is asked for (some servers refuse
+        // without one); an ID token that comes back must carry it (see `oauth::exchange_code`).
+        let nonce = req.scopes.iter().any(|s| s == "openid").then(|| CsrfToken::new_random_len(24).secret().clone());
+        if let Some(n) = &nonce {
+            url.query_pairs_mut().append_pair("nonce", n);
+        }
         let expires_at = now + self.ttl();
         let flow = PendingFlow {
             id: id.clone(),
@@ -183,6 +196,7 @@ impl Flows {
             scopes_requested: req.scopes,
             issuer: endpoints.issuer.clone(),
             iss_required: endpoints.iss_required,
+            nonce,
         };
         let mut pending = self.pending.lock().expect("flows lock");
         pending.retain(|_, f| f.expires_at > now);

@@ -39,6 +39,8 @@ pub struct Answer {
     pub status: StatusCode,
     /// `Retry-After` in seconds, when given as a number.
     pub retry_after: Option<u64>,
+    /// The `scope` a `WWW-Authenticate: Bearer … scope="…"` challenge names (RFC 6750 §3).
+    pub scope_needed: Option<String>,
     /// The body (at most [`MAX_BODY`] bytes).
     pub body: Vec<u8>,
 }
@@ -56,6 +58,8 @@ async fn read(what: &'static str, mut resp: Response) -> Result<Answer> {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let scope_needed =
+        resp.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).and_then(challenge_scope);
     if resp.content_length().is_some_and(|l| l as usize > MAX_BODY) {
         return Err(Error::BadResponse { what, detail: "the answer is too large".into() });
     }
@@ -66,7 +70,20 @@ async fn read(what: &'static str, mut resp: Response) -> Result<Answer> {
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Answer { status, retry_after, body })
+    Ok(Answer { status, retry_after, scope_needed, body })
+}
+
+/// The `scope="…"` parameter of a Bearer challenge, if it is a plain scope list.
+fn challenge_scope(header: &str) -> Option<String> {
+    let at = header.find("scope=\"")?;
+    // `scope=` and not the tail of another name (`insufficient_scope` is a value, not a name).
+    if at > 0 && !matches!(header.as_bytes()[at - 1], b' ' | b',') {
+        return None;
+    }
+    let rest = &header[at + 7..];
+    let value = &rest[..rest.find('"')?];
+    let ok = !value.trim().is_empty() && value.len() <= 200 && value.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+    ok.then(|| value.trim().to_owned())
 }
 
 impl Answer {
@@ -95,4 +112,21 @@ fn excerpt(body: &[u8]) -> Option<String> {
     let s = String::from_utf8_lossy(body);
     let s: String = s.chars().filter(|c| !c.is_control()).take(160).collect();
     (!s.trim().is_empty()).then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::challenge_scope;
+
+    #[test]
+    fn the_scope_a_bearer_challenge_names() {
+        let doorkeeper =
+            r#"Bearer realm="Doorkeeper", error="insufficient_scope", error_description="x", scope="user:read""#;
+        assert_eq!(challenge_scope(doorkeeper).as_deref(), Some("user:read"));
+        assert_eq!(challenge_scope(r#"Bearer scope="a b""#).as_deref(), Some("a b"));
+        assert_eq!(challenge_scope(r#"Bearer error="insufficient_scope""#), None);
+        assert_eq!(challenge_scope(r#"Bearer xscope="a""#), None);
+        assert_eq!(challenge_scope(r#"Bearer scope="""#), None);
+        assert_eq!(challenge_scope(r#"Bearer scope="unterminated"#), None);
+    }
 }

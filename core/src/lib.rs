@@ -34,5 +34,5 @@ pub mod watch;
 pub use clock::{Clock, Timestamp};
 pub use error::{Error, ErrorCode, OAuthError, Result};
 pub use provider::{PresetId, RedirectMode};
-pub use service::{AppInput, AppView, Config, ConnectStart, ConnectionView, ErrorView, Event, Latchkey};
+pub use service::{AppInput, AppView, Config, ConnectStart, ConnectionView, DiscoveryView, ErrorView, Event, Latchkey};
 pub use store::{Connection, ProviderApp, Settings, Status};

@@ -116,7 +116,7 @@ impl Latchkey {
         let data = self.load()?;
         let conn = data.connection(connection_id)?;
         let manage_url = match &endpoints.revocation {
-            Revocation::None(page) => page.as_ref().map(|u| u.to_string()),
+            Revocation::None(page) | Revocation::Try { page, .. } => page.as_ref().map(|u| u.to_string()),
             _ => preset.manage_url.map(str::to_owned),
         };
         let scope_labels = conn
@@ -208,14 +208,24 @@ impl Latchkey {
                     manage_url: None,
                 })
             }
-            Ok(Revoked::NotSupported(page)) => {
+            Ok(r @ (Revoked::NotSupported(_) | Revoked::NotOffered(_))) => {
                 self.remove_connection(connection_id).await?;
+                let (page, why) = match r {
+                    Revoked::NotOffered(page) => (
+                        page,
+                        format!(
+                            "This {provider} server does not offer revocation (its usual revocation address answered “not found”)"
+                        ),
+                    ),
+                    Revoked::NotSupported(page) => (page, format!("{provider} offers apps no way to revoke access")),
+                    Revoked::AtProvider => unreachable!("matched above"),
+                };
                 let page = page.map(|u| u.to_string()).or(manage);
                 Ok(RevokeOutcome {
                     revoked_at_provider: false,
                     pending: false,
                     message: format!(
-                        "{provider} offers apps no way to revoke access, so Latchkey removed the connection and its tokens here. To withdraw the access at {provider} too, use its page for connected apps."
+                        "{why}, so Latchkey removed the connection and its tokens here. To withdraw the access at {provider} too, use its page for connected apps."
                     ),
                     manage_url: page,
                 })

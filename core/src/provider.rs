@@ -109,6 +109,11 @@ pub enum RevocationStyle {
     Rfc7009(Option<&'static str>),
     /// Fusio: `POST /authorization/revoke` with the bearer access token.
     FusioBearer(&'static str),
+    /// The server family's conventional RFC 7009 endpoint, resolved against the token
+    /// endpoint (Doorkeeper: `revoke` beside `oauth/token`; django-oauth-toolkit:
+    /// `../revoke_token/` beside `token/`). Tried: HTTP 404 or 405 there means the server does
+    /// not offer it, and the person is told so.
+    BesideToken(&'static str),
     /// No revocation endpoint: local removal, plus the provider's page.
     None,
 }
@@ -146,6 +151,9 @@ pub struct Preset {
     pub profile_path: &'static str,
     /// How to read the profile.
     pub profile_style: ProfileStyle,
+    /// The scope the profile endpoint needs, when the provider documents one: named when a
+    /// sign-in comes back without it and the provider's answer does not say.
+    pub profile_scope: Option<&'static str>,
     /// Client authentication at the token endpoint.
     pub auth_method: AuthMethod,
     /// Redirect modes the provider accepts, the first being the default.
@@ -173,9 +181,11 @@ static REMEMBERIZER: Preset = Preset {
     token_path: "/api/v1/auth/oauth2/token/",
     profile_path: "/api/v1/account/",
     profile_style: ProfileStyle::Rememberizer,
+    profile_scope: None,
     auth_method: AuthMethod::ClientSecretPost,
     redirect_modes: &[RedirectMode::DeepLink, RedirectMode::Loopback],
-    revocation: RevocationStyle::None,
+    // Rememberizer's paths are django-oauth-toolkit's, which serves `revoke_token/`.
+    revocation: RevocationStyle::BesideToken("../revoke_token/"),
     default_scopes: "read offline_access",
     discovery: false,
     manage_url: Some("https://rememberizer.ai/personal/third-party-apps"),
@@ -196,9 +206,11 @@ static TEXTMASTER: Preset = Preset {
     token_path: "/oauth/token",
     profile_path: "/v1/clients/users/me",
     profile_style: ProfileStyle::Textmaster,
+    profile_scope: Some("user:read"),
     auth_method: AuthMethod::ClientSecretPost,
     redirect_modes: &[RedirectMode::DeepLink, RedirectMode::Loopback, RedirectMode::Paste],
-    revocation: RevocationStyle::None,
+    // TextMaster runs Doorkeeper, which serves RFC 7009 at /oauth/revoke by default.
+    revocation: RevocationStyle::BesideToken("revoke"),
     default_scopes: "public user:read user:email",
     discovery: false,
     manage_url: Some("https://app.textmaster.com/clients/oauth_applications"),
@@ -220,6 +232,7 @@ static FUSIO: Preset = Preset {
     token_path: "/authorization/token",
     profile_path: "/authorization/whoami",
     profile_style: ProfileStyle::Fusio,
+    profile_scope: None,
     auth_method: AuthMethod::ClientSecretBasic,
     // Fusio rejects custom schemes; the loopback port is not checked.
     redirect_modes: &[RedirectMode::Loopback, RedirectMode::Paste],
@@ -240,6 +253,7 @@ static GENERIC: Preset = Preset {
     token_path: "/oauth/token",
     profile_path: "/oauth/userinfo",
     profile_style: ProfileStyle::UserInfo,
+    profile_scope: None,
     auth_method: AuthMethod::ClientSecretPost,
     redirect_modes: &[RedirectMode::DeepLink, RedirectMode::Loopback, RedirectMode::Paste],
     revocation: RevocationStyle::Rfc7009(None),
@@ -264,6 +278,13 @@ impl Preset {
     /// Whether the base URL must be given.
     pub fn base_url_required(&self) -> bool {
         self.default_base.is_none()
+    }
+
+    /// Whether the authorization and token endpoints, given explicitly, can replace the
+    /// server address: a preset without fixed paths of its own (Generic) needs the address
+    /// only to discover or derive them.
+    pub fn endpoints_suffice(&self) -> bool {
+        self.discovery && self.default_base.is_none() && self.profile_style == ProfileStyle::UserInfo
     }
 }
 

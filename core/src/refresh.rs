@@ -276,7 +276,8 @@ impl Latchkey {
                         "connection {connection_id}: the provider's expires_in {raw} is unusable; the lifetime is treated as unknown"
                     );
                 }
-                self.store_refreshed(connection_id, &mut guard, &fresh, now).await?;
+                let check = Verify { endpoints: &endpoints, style: app.preset.preset().profile_style };
+                self.store_refreshed(connection_id, &mut guard, &fresh, now, Some(check)).await?;
                 Ok(fresh)
             }
             Err(Error::OAuth(o)) if o.is_client_rejected() => {
@@ -293,18 +294,18 @@ impl Latchkey {
                 self.record_failure(connection_id, &e, false).await?;
                 Err(e)
             }
-            Err(Error::OAuth(o)) if o.is_terminal_for_refresh() => {
+            Err(e) if let Some((reason, what)) = terminal_refresh_error(&e) => {
                 // Final only if nobody stored a newer set meanwhile (a process that broke the
                 // lock, or a reconnect): re-read the keychain under the lock.
                 if let Ok(again) = self.keychain_tokens(connection_id).await
                     && again.generation > current.generation
                 {
-                    log::info!("connection {connection_id}: {} for an old set; a newer one is stored", o.error);
+                    log::info!("connection {connection_id}: {what} for an old set; a newer one is stored");
                     self.repair_from(connection_id, &again).await?;
                     return Ok(again);
                 }
-                let e = Error::NeedsReconnect { reason: o.plain() };
-                log::warn!("connection {connection_id} needs reconnect ({})", o.error);
+                let e = Error::NeedsReconnect { reason };
+                log::warn!("connection {connection_id} needs reconnect ({what})");
                 self.record_failure(connection_id, &e, true).await?;
                 Err(e)
             }
@@ -324,6 +325,7 @@ impl Latchkey {
         guard: &mut FlightGuard,
         fresh: &TokenSet,
         now: crate::Timestamp,
+        check: Option<Verify<'_>>,
     ) -> Result<()> {
         let key = connection_key(connection_id);
         let stored = fresh.to_vault_string();
@@ -344,12 +346,29 @@ impl Latchkey {
                 true
             }
         };
+        // Once the set is safe in the keychain, one call with the new access token: a health
+        // check, and it completes lazy rotations (the previous refresh token stays live at
+        // Doorkeeper-style servers until the new access token is first used). Never while the
+        // set waits in memory only: the previous refresh token is the way back after a crash.
+        let verified = match check {
+            Some(v) if !waiting => self.verify(connection_id, v, &fresh.access_token).await,
+            _ => Verified::Unknown,
+        };
+        let retry_after = self.min_refresh_interval();
         let id = connection_id.to_owned();
         let t = fresh.clone();
         self.update(move |d| {
             let settings = d.settings.clone();
             let c = d.connection_mut(&id)?;
             describe(c, &t, &settings);
+            match verified {
+                Verified::Yes => c.last_verified_at = Some(now),
+                Verified::Rejected => {
+                    // Like any 401: the token is not good; refresh again soon.
+                    c.next_refresh_at = Some(now + retry_after);
+                }
+                Verified::Unknown => {}
+            }
             c.last_refresh_at = Some(now);
             c.updated_at = now;
             c.log_refresh(RefreshLogEntry { at: now, ok: true, message: None });
@@ -358,7 +377,10 @@ impl Latchkey {
                 c.last_error = Some(WAITING_TO_SAVE.into());
             } else {
                 c.status = Status::Connected;
-                c.last_error = None;
+                c.last_error = (verified == Verified::Rejected).then(|| {
+                    "The provider did not accept the refreshed access token (HTTP 401); Latchkey refreshes again shortly."
+                        .to_owned()
+                });
             }
             Ok(())
         })
@@ -581,11 +603,72 @@ impl Latchkey {
     }
 }
 
+/// How long the check of a refreshed access token may take (see `Latchkey::verify`).
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What to check a refreshed access token against.
+#[derive(Clone, Copy)]
+pub(crate) struct Verify<'a> {
+    endpoints: &'a crate::endpoints::Endpoints,
+    style: crate::provider::ProfileStyle,
+}
+
+/// The outcome of the profile call after a refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verified {
+    /// The provider accepted the new access token.
+    Yes,
+    /// It answered 401.
+    Rejected,
+    /// Unreachable, another error, or not tried.
+    Unknown,
+}
+
+impl Latchkey {
+    /// One profile request with the refreshed access token. It runs under the connection's
+    /// lock (its outcome goes into the same metadata write as the refresh), so it is bounded
+    /// by [`VERIFY_TIMEOUT`]: a slow profile endpoint never makes another process's wait for
+    /// the lock run out.
+    async fn verify(&self, connection_id: &str, v: Verify<'_>, token: &SecretString) -> Verified {
+        let call = crate::api::fetch_profile(&self.inner.http, v.endpoints, v.style, token);
+        let Ok(answer) = tokio::time::timeout(VERIFY_TIMEOUT, call).await else {
+            log::info!("connection {connection_id}: the refreshed token could not be checked in time");
+            return Verified::Unknown;
+        };
+        match answer {
+            Ok(_) => Verified::Yes,
+            Err(Error::Http { status: 401, .. }) => {
+                log::warn!("connection {connection_id}: the provider rejected the refreshed access token (401)");
+                Verified::Rejected
+            }
+            Err(e) => {
+                log::info!("connection {connection_id}: the refreshed token could not be checked ({})", e.code());
+                Verified::Unknown
+            }
+        }
+    }
+}
+
 fn busy() -> Error {
     Error::Busy(
         "another Latchkey process is refreshing this connection and has not finished (it may be stopped or waiting for the keychain); try again shortly"
             .into(),
     )
+}
+
+/// Whether a refresh's failure means the refresh token is dead for good, with the reason to
+/// show and a short tag for the log (never a token): an OAuth error that says so, or a bare
+/// HTTP 400 / 401 without a usable OAuth error body (servers that answer a dead refresh token
+/// that way would otherwise be retried for ever while the connection claims to be fine).
+fn terminal_refresh_error(e: &Error) -> Option<(String, String)> {
+    match e {
+        Error::OAuth(o) if o.is_terminal_for_refresh() => Some((o.plain(), o.error.clone())),
+        Error::Http { status: status @ (400 | 401), .. } => Some((
+            format!("the provider refused the refresh (HTTP {status}, no explanation)"),
+            format!("HTTP {status}"),
+        )),
+        _ => None,
+    }
 }
 
 fn credentials_rejected(app: &str, why: &str) -> Error {

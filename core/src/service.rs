@@ -99,11 +99,18 @@ pub struct ErrorView {
     pub code: ErrorCode,
     /// Plain words.
     pub message: String,
+    /// The scope a `missing_scope` error is about, when known ("Connect again with …").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl From<&Error> for ErrorView {
     fn from(e: &Error) -> Self {
-        Self { code: e.code(), message: e.to_string() }
+        let scope = match e {
+            Error::MissingScope { scope, .. } | Error::ScopeNotGranted { scope, .. } => scope.clone(),
+            _ => None,
+        };
+        Self { code: e.code(), message: e.to_string(), scope }
     }
 }
 
@@ -119,6 +126,12 @@ pub struct PresetView {
     redirect_modes: &'static [RedirectMode],
     help: &'static str,
     manage_url: Option<&'static str>,
+    /// Whether the server's metadata is read (RFC 8414 / OpenID discovery).
+    discovery: bool,
+    /// The authorization and token endpoints can stand in for the server address.
+    endpoints_suffice: bool,
+    /// The preset's token-endpoint client authentication.
+    auth_method: AuthMethod,
 }
 
 /// A provider app, for lists and forms (no secret).
@@ -165,6 +178,31 @@ pub struct AppView {
     /// The provider rejected the app's credentials on refresh (its words); fixed by editing
     /// the app (usually its client secret).
     pub credentials_rejected: Option<String>,
+}
+
+/// What discovery found at a base URL, before an app is saved.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoveryView {
+    /// Whether the provider publishes metadata at all.
+    pub found: bool,
+    /// Its issuer (the base URL, checked).
+    pub issuer: Option<String>,
+    /// Authorization endpoint.
+    pub authorize_url: Option<Url>,
+    /// Token endpoint.
+    pub token_url: Option<Url>,
+    /// Revocation endpoint.
+    pub revocation_url: Option<Url>,
+    /// Userinfo endpoint.
+    pub userinfo_url: Option<Url>,
+    /// Token-endpoint client authentication it supports (ours, preferred first).
+    pub auth_method: Option<AuthMethod>,
+    /// Generic: what Latchkey will ask for by default (`openid profile email offline_access`
+    /// where listed).
+    pub default_scopes: Option<String>,
+    /// Every scope it lists.
+    pub scopes_supported: Vec<String>,
 }
 
 /// What the UI sends to add or edit a provider app.
@@ -249,6 +287,8 @@ pub struct ConnectionView {
     pub expires_at: Option<Timestamp>,
     /// Last refresh.
     pub last_refresh_at: Option<Timestamp>,
+    /// When the provider last accepted the access token ("last verified").
+    pub last_verified_at: Option<Timestamp>,
     /// Next refresh.
     pub next_refresh_at: Option<Timestamp>,
     /// Last error.
@@ -294,6 +334,7 @@ pub(crate) fn view(data: &Data, c: &Connection) -> ConnectionView {
         status: c.status,
         expires_at: c.expires_at,
         last_refresh_at: c.last_refresh_at,
+        last_verified_at: c.last_verified_at,
         next_refresh_at: c.next_refresh_at,
         last_error: c.last_error.clone(),
         scopes_granted: c.scopes_granted.clone(),
@@ -505,6 +546,9 @@ impl Latchkey {
                     redirect_modes: p.redirect_modes,
                     help: p.help,
                     manage_url: p.manage_url,
+                    discovery: p.discovery,
+                    endpoints_suffice: p.endpoints_suffice(),
+                    auth_method: p.auth_method,
                 }
             })
             .collect()
@@ -546,7 +590,7 @@ impl Latchkey {
         let authorize_url = url("Authorization URL", &input.authorize_url)?;
         let token_url = url("Token URL", &input.token_url)?;
         // Generic needs a server address only to find its endpoints: with both given, none.
-        let endpoints_given = input.preset == PresetId::Generic && authorize_url.is_some() && token_url.is_some();
+        let endpoints_given = preset.endpoints_suffice() && authorize_url.is_some() && token_url.is_some();
         if base_url.is_none() && preset.base_url_required() && !endpoints_given {
             return Err(Error::InvalidInput(if input.preset == PresetId::Generic {
                 "Server address: enter the provider's address, or both its authorization and token endpoints".into()
@@ -616,7 +660,15 @@ impl Latchkey {
         };
         if let Some(base) = app.base_url.clone().filter(|_| preset.discovery) {
             match discover(&self.inner.http, &base).await {
-                Ok(Some(m)) => apply_metadata(&mut app, &m),
+                Ok(Some(m)) => {
+                    apply_metadata(&mut app, &m);
+                    // Generic asks for what the server lists of "who you are, stay connected"
+                    // unless the person chose scopes (servers that require a scope refuse none).
+                    if input.preset == PresetId::Generic && input.scopes.as_deref().is_none_or(|s| s.trim().is_empty())
+                    {
+                        app.scopes = m.default_scopes();
+                    }
+                }
                 Ok(None) => {}
                 Err(e @ Error::InvalidInput(_)) => return Err(e),
                 // Discovery is optional: an unreachable metadata document leaves the preset's
@@ -652,6 +704,61 @@ impl Latchkey {
             .await?;
         self.emit(Event::ConnectionsChanged);
         Ok(view)
+    }
+
+    /// Adds `scope` to a provider app's requested scopes (the "Connect again with …" after a
+    /// sign-in came back without a scope Latchkey needs). No change when it is there already.
+    ///
+    /// # Errors
+    /// An unknown app; a scope that is not an RFC 6749 §3.3 scope token.
+    pub async fn add_scope(&self, app_id: &str, scope: &str) -> Result<AppView> {
+        let scope = scope.trim().to_owned();
+        let token_char = |c: char| c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c);
+        if scope.is_empty() || scope.len() > 200 || !scope.chars().all(token_char) {
+            return Err(Error::InvalidInput(format!("{scope:?} is not a scope")));
+        }
+        let id = app_id.to_owned();
+        let view = self
+            .update(move |d| {
+                let a = d
+                    .apps
+                    .iter_mut()
+                    .find(|a| a.id == id)
+                    .ok_or_else(|| Error::NotFound("no such provider app".into()))?;
+                if !a.scopes.split(' ').any(|s| s == scope) {
+                    a.scopes = split_scopes(&format!("{} {scope}", a.scopes)).join(" ");
+                }
+                let a = a.clone();
+                Ok(app_view(d, &a))
+            })
+            .await?;
+        self.emit(Event::ConnectionsChanged);
+        Ok(view)
+    }
+
+    /// What the provider at `base_url` publishes (RFC 8414 / OpenID discovery), for the form to
+    /// show before the app is saved: its endpoints and, for Generic, the default scopes.
+    ///
+    /// # Errors
+    /// A base URL that is not HTTPS / loopback; a server error; metadata naming another issuer.
+    pub async fn discover_provider(&self, preset: PresetId, base_url: &str) -> Result<DiscoveryView> {
+        let base = Url::parse(base_url.trim())
+            .map_err(|_| Error::InvalidInput(format!("Base URL: {:?} is not a URL", base_url.trim())))?;
+        check_endpoint(&base).map_err(|e| Error::InvalidInput(format!("Base URL: {e}")))?;
+        let Some(m) = discover(&self.inner.http, &base).await? else {
+            return Ok(DiscoveryView::default());
+        };
+        Ok(DiscoveryView {
+            found: true,
+            issuer: m.issuer.clone(),
+            authorize_url: m.authorization_endpoint.clone(),
+            token_url: m.token_endpoint.clone(),
+            revocation_url: m.revocation_endpoint.clone(),
+            userinfo_url: m.userinfo_endpoint.clone(),
+            auth_method: m.auth_method,
+            default_scopes: (preset == PresetId::Generic).then(|| m.default_scopes()).filter(|s| !s.is_empty()),
+            scopes_supported: m.scopes_supported,
+        })
     }
 
     // ---- connections ----------------------------------------------------------------
@@ -825,35 +932,50 @@ impl Latchkey {
         let secret = self.client_secret(&app.id).await?;
         let client = Client { id: &app.client_id, secret: secret.as_ref() };
         let now = self.now();
-        let tokens = oauth::exchange_code(
+        let exchanged = oauth::exchange_code(
             &self.inner.http,
             &endpoints,
             &client,
-            code,
-            flow.redirect_uri.as_deref(),
-            flow.verifier(),
+            oauth::CodeGrant {
+                code,
+                redirect_uri: flow.redirect_uri.as_deref(),
+                verifier: flow.verifier(),
+                nonce: flow.nonce(),
+            },
             now,
         )
         .await?;
-        self.store_signed_in(&app, &endpoints, &client, &flow.id, &flow.scopes_requested, tokens).await
+        self.store_signed_in(&app, &client, &flow.id, &flow.scopes_requested, exchanged.tokens, exchanged.id_token)
+            .await
     }
 
-    /// What every sign-in does once it holds tokens (code exchange, device grant): profile,
-    /// then save — tokens in the keychain first, then the metadata; a replaced sign-in is
-    /// revoked, and tokens nobody will use are not left live at the provider.
+    /// What every sign-in does once it holds tokens (code exchange, device grant): `checked`
+    /// (the ID token's nonce, where there was one to check), profile, then save — tokens in the
+    /// keychain first, then the metadata; a replaced sign-in is revoked, and tokens nobody will
+    /// use are not left live at the provider.
     pub(crate) async fn store_signed_in(
         &self,
         app: &ProviderApp,
-        endpoints: &crate::endpoints::Endpoints,
         client: &Client<'_>,
         flow_id: &str,
         scopes_requested: &[String],
         tokens: TokenSet,
+        checked: Result<()>,
     ) -> Result<ConnectionView> {
+        let endpoints = &app.endpoints()?;
         let style = app.preset.preset().profile_style;
-        let saved = match api::fetch_profile(&self.inner.http, endpoints, style, &tokens.access_token).await {
-            Ok(profile) => self.save_connection(app, scopes_requested.to_vec(), profile, tokens.clone()).await,
+        let saved = match checked {
             Err(e) => Err(e),
+            Ok(()) => match api::fetch_profile(&self.inner.http, endpoints, style, &tokens.access_token).await {
+                Ok(profile) => self.save_connection(app, scopes_requested.to_vec(), profile, tokens.clone()).await,
+                Err(Error::MissingScope { scope, .. }) => {
+                    let preset = app.preset.preset();
+                    let scope = scope.or_else(|| preset.profile_scope.map(str::to_owned));
+                    let label = scope.as_deref().and_then(|s| preset.scope_label(s));
+                    Err(Error::ScopeNotGranted { provider: app.name.clone(), scope, label })
+                }
+                Err(e) => Err(e),
+            },
         };
         match saved {
             Ok((view, superseded)) => {
@@ -978,6 +1100,8 @@ impl Latchkey {
                 c.name = profile.name;
                 c.email = profile.email;
                 c.status = Status::Connected;
+                // The profile was just read with the new access token.
+                c.last_verified_at = Some(now);
                 c.last_error = None;
                 c.scopes_granted = requested.clone();
                 describe(c, &tokens, &settings);

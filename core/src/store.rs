@@ -153,6 +153,10 @@ pub struct Connection {
     pub issued_at: Option<Timestamp>,
     /// Last successful refresh.
     pub last_refresh_at: Option<Timestamp>,
+    /// When the provider last accepted the access token (the profile call at connect and after
+    /// every refresh; the latter also completes lazy rotations, Doorkeeper's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verified_at: Option<Timestamp>,
     /// When the next refresh is due.
     pub next_refresh_at: Option<Timestamp>,
     /// The last error, in plain words.
@@ -188,6 +192,7 @@ impl Connection {
             expires_at: None,
             issued_at: None,
             last_refresh_at: None,
+            last_verified_at: None,
             next_refresh_at: None,
             last_error: None,
             scopes_granted: vec![],

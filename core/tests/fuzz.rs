@@ -234,6 +234,28 @@ fn fuzz_token_responses() {
     });
 }
 
+/// ID tokens in code-exchange answers: the nonce check never panics, and accepts only the
+/// nonce that was sent.
+#[test]
+fn fuzz_id_token_nonce() {
+    let seeds = [
+        // {"alg":"none"}.{"nonce":"n-1","sub":"1"}.sig
+        r#"{"access_token":"a","id_token":"eyJhbGciOiJub25lIn0.eyJub25jZSI6Im4tMSIsInN1YiI6IjEifQ.c2ln"}"#,
+        r#"{"access_token":"a","id_token":"x.eyJub25jZSI6MX0.y"}"#,
+        r#"{"access_token":"a","id_token":12}"#,
+    ];
+    fuzz("id token nonce", body(TOKEN_KEYS, &seeds), |b| {
+        let ok = latchkey_core::oauth::check_id_token_nonce(b, "n-1").is_ok();
+        let other = latchkey_core::oauth::check_id_token_nonce(b, "n-2").is_ok();
+        // Both accepted only when there is no ID token to check at all.
+        let has_id_token = serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v.get("id_token").is_some());
+        if ok && other && has_id_token {
+            return Err("an ID token matched two different nonces".into());
+        }
+        Ok(())
+    });
+}
+
 /// The issue's rule for the lead's strict token parsing (RFC 6750 `b64token`): a token that
 /// parses is non-empty visible ASCII.
 #[test]

@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import querystring from 'node:querystring';
 import { parseArgs } from 'node:util';
 import { DEVICE_AUTH_PATH, DEVICE_GRANT, deviceEnabled, deviceFeature, installDevice } from './device.mjs';
+import { afterToken, beforeRoute, lazyPendingCount, realWorldDefaults, setRealWorld } from './realworld.mjs';
 
 // oidc-provider prints notices with console.info (stdout): keep stdout for the ready line.
 console.log = console.error;
@@ -40,6 +41,7 @@ const PROFILES = {
   rememberizer: {
     authorize: '/api/v1/auth/oauth2/authorize/',
     token: '/api/v1/auth/oauth2/token/',
+    revoke: '/api/v1/auth/oauth2/revoke_token/',
     authMethod: 'client_secret_post',
     ttl: 3600,
     scopes: ['read', 'write', 'offline_access', 'profile', 'email'],
@@ -49,6 +51,7 @@ const PROFILES = {
   textmaster: {
     authorize: '/oauth/authorize',
     token: '/oauth/token',
+    revoke: '/oauth/revoke',
     authMethod: 'client_secret_post',
     ttl: 28800,
     scopes: ['public', 'user:read', 'user:email', 'user:write', 'user:projects', 'offline_access'],
@@ -174,7 +177,8 @@ let stats = emptyStats();
 //   400000000, "soon"…); undefined = leave it alone;
 // - deleteAccessOnRotation: a refresh deletes the access tokens issued before it for the same
 //   grant, as django-oauth-toolkit does.
-const behaviour = { expiresIn: undefined, deleteAccessOnRotation: false };
+// - and what real servers do (realworld.mjs).
+const behaviour = { expiresIn: undefined, deleteAccessOnRotation: false, ...realWorldDefaults(profileName) };
 let faults = [];
 let refreshErrorDescription = 'Invalid refresh token';
 
@@ -286,7 +290,7 @@ provider = new Provider(base, {
   },
   features: {
     devInteractions: { enabled: false },
-    revocation: { enabled: profileName === 'generic' },
+    revocation: { enabled: profileName !== 'fusio' },
     introspection: { enabled: profileName === 'generic' },
     userinfo: { enabled: false },
     rpInitiatedLogout: { enabled: false },
@@ -296,7 +300,7 @@ provider = new Provider(base, {
   routes: {
     authorization: P.authorize,
     token: P.token,
-    revocation: P.revoke && profileName === 'generic' ? P.revoke : '/__oidc/revoke',
+    revocation: P.revoke && profileName !== 'fusio' ? P.revoke : '/__oidc/revoke',
     introspection: P.introspect ?? '/__oidc/introspect',
     userinfo: '/__oidc/userinfo',
     jwks: '/__oidc/jwks',
@@ -392,6 +396,16 @@ provider.use(async (ctx, next) => {
       ctx.status = 400;
       ctx.body = { error: 'invalid_request', error_description: refreshErrorDescription };
     }
+    const changed = afterToken({ behaviour, status: ctx.status, body: ctx.body, form: ctx.req.latchkeyForm, accessTtl });
+    if (changed) {
+      ctx.status = changed.status;
+      if (changed.body === null) {
+        ctx.body = '';
+        ctx.remove('Content-Type');
+      } else {
+        ctx.body = changed.body;
+      }
+    }
   }
 });
 const device = installDevice({ provider, profileName, base, sendJson }); // before callback(): it adds middleware
@@ -483,6 +497,7 @@ async function handle(req, res) {
 
   if (device.intercept(req, res, route)) return undefined;
 
+  if (beforeRoute(req, res, url, { behaviour, profileName, P, base, route, sendJson, bearer })) return undefined;
   if (path.startsWith('/.well-known/')) return discovery(req, res, path);
   if (path === '/interaction' || path.startsWith('/interaction/')) return interaction(req, res, path);
   if (path === '/' && req.method === 'GET') {
@@ -566,7 +581,7 @@ function discovery(req, res, path) {
       token_endpoint_auth_methods_supported: ['client_secret_post'],
       revocation_endpoint_auth_methods_supported: ['client_secret_post'],
       introspection_endpoint_auth_methods_supported: ['client_secret_post'],
-      scopes_supported: P.scopes,
+      scopes_supported: ['openid', ...P.scopes],
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
       grant_types_supported: ['authorization_code', 'refresh_token'],
@@ -713,7 +728,10 @@ async function resource(req, res, r) {
     }
     case 'tm_me':
       if (!scopes.some((s) => s.startsWith('user:'))) {
-        return sendJson(res, 403, { errors: { base: ['insufficient scope: a user:* scope is required'] } });
+        // Doorkeeper names the scope in its challenge (RFC 6750 §3).
+        return sendJson(res, 403, { errors: { base: ['insufficient scope: a user:* scope is required'] } }, {
+          'www-authenticate': 'Bearer realm="Doorkeeper", error="insufficient_scope", error_description="The access token does not have the required scope", scope="user:read"',
+        });
       }
       return sendJson(res, 200, {
         id: user.tmId, ident: `${user.login.toUpperCase()}-${user.id}`, email: user.email, locale: 'en-US',
@@ -772,7 +790,7 @@ async function testControl(req, res, url) {
   if (post) {
     try { body = await readJson(req); } catch { return sendJson(res, 400, { error: 'invalid_json' }); }
   }
-  if (path === '/__test/stats' && req.method === 'GET') return sendJson(res, 200, stats);
+  if (path === '/__test/stats' && req.method === 'GET') return sendJson(res, 200, { ...stats, lazyPending: lazyPendingCount() });
   if (path === '/__test/reset-stats' && post) { stats = emptyStats(); return sendJson(res, 200, stats); }
   if (path === '/__test/fault' && post) {
     const f = {
@@ -792,6 +810,8 @@ async function testControl(req, res, url) {
   if (path === '/__test/behaviour' && post) {
     if ('expiresIn' in body) behaviour.expiresIn = body.expiresIn === null ? undefined : body.expiresIn;
     if ('deleteAccessOnRotation' in body) behaviour.deleteAccessOnRotation = Boolean(body.deleteAccessOnRotation);
+    const bad = setRealWorld(behaviour, body);
+    if (bad) return sendJson(res, 400, { error: bad });
     return sendJson(res, 200, { ok: true, behaviour });
   }
   if (path === '/__test/access-ttl' && post) {

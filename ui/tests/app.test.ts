@@ -1,5 +1,5 @@
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import App from '../src/App.svelte';
 import { app, connection, fakeBackend, NOW } from './backend';
 
@@ -187,6 +187,57 @@ describe('connect flow', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Try again' }));
     await screen.findByText('Waiting for your browser…');
     expect(be.callsOf('start_connect')).toHaveLength(2);
+  });
+
+  test('a sign-in without a needed scope offers to connect again with it', async () => {
+    const be = fakeBackend({ apps: [app({ preset: 'textmaster', scopes: 'public' })] });
+    let n = 0;
+    be.on('start_connect', () => ({
+      flowId: `flow-${++n}`,
+      authorizeUrl: 'https://example.com/auth',
+      mode: 'deep_link',
+      redirectUri: null,
+      expiresAt: NOW() + 600,
+    }));
+    be.on('add_scope', (a) => app({ preset: 'textmaster', scopes: `public ${a.scope as string}` }));
+    render(App);
+    await screen.findByText('Connect an account to get started.');
+    await fireEvent.click(screen.getByRole('button', { name: 'Connect account' }));
+    await fireEvent.click(await screen.findByRole('button', { name: 'Continue' }));
+    await screen.findByText('Waiting for your browser…');
+    await be.emit('latchkey://connect-finished', {
+      flowId: 'flow-1',
+      ok: false,
+      error: { code: 'missing_scope', message: 'TextMaster did not grant the permission “user:read”…', scope: 'user:read' },
+    });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Connect again with user:read' }));
+    await screen.findByText('Waiting for your browser…');
+    expect(be.callsOf('add_scope')).toEqual([{ appId: 'app-1', scope: 'user:read' }]);
+    expect(be.callsOf('start_connect')).toHaveLength(2);
+  });
+
+  test('a sign-in that stays unanswered says what to do if the provider showed an error', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      const be = fakeBackend({ apps: [app()] });
+      be.on('start_connect', () => ({
+        flowId: 'flow-1',
+        authorizeUrl: 'https://example.com/auth',
+        mode: 'deep_link',
+        redirectUri: null,
+        expiresAt: NOW() + 600,
+      }));
+      render(App);
+      await screen.findByText('Connect an account to get started.');
+      await fireEvent.click(screen.getByRole('button', { name: 'Connect account' }));
+      await fireEvent.click(await screen.findByRole('button', { name: 'Continue' }));
+      await screen.findByText('Waiting for your browser…');
+      expect(screen.queryByTestId('stuck-hint')).toBeNull();
+      await vi.advanceTimersByTimeAsync(21_000);
+      expect((await screen.findByTestId('stuck-hint')).textContent).toMatch(/showed an error page instead of sending you/);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   test('paste mode submits the code', async () => {

@@ -65,6 +65,12 @@ describe('provider app form', () => {
           scopes: 'backend',
           redirectMode: 'loopback',
           callbackId: expect.stringMatching(/^[0-9a-f]{8}$/),
+          authorizeUrl: null,
+          tokenUrl: null,
+          revocationUrl: null,
+          userinfoUrl: null,
+          authMethod: null,
+          loopbackPort: null,
         },
       },
     ]);
@@ -102,7 +108,7 @@ describe('provider app form', () => {
     const be = fakeBackend();
     render(AppForm, { props: { presets: PRESETS, onsaved: vi.fn(), oncancel: vi.fn() } });
     await setValue('app-preset', 'generic');
-    expect(screen.getByText(/discovers them/)).toBeTruthy();
+    expect(screen.getByText(/what the server publishes/)).toBeTruthy();
     await setValue('app-base-url', 'https://auth.example.com');
     await setValue('app-client-id', 'c');
     await setValue('app-token-url', 'http://auth.example.com/token');
@@ -139,5 +145,99 @@ describe('provider app form', () => {
       props: { presets: PRESETS, app: app({ callbackId: '7c1e0b2a' }), onsaved: vi.fn(), oncancel: vi.fn() },
     });
     expect(redirectUri()).toBe('app.latchkey:/oauth/callback/7c1e0b2a');
+  });
+
+  test('generic: the endpoints can stand in for the server address; the client authentication is a choice', async () => {
+    const be = fakeBackend();
+    const onsaved = vi.fn();
+    be.on('save_app', (a) => app({ ...(a.input as object), id: 'new-id' }));
+    render(AppForm, { props: { presets: PRESETS, onsaved, oncancel: vi.fn() } });
+    await setValue('app-preset', 'generic');
+    await setValue('app-client-id', 'c');
+    await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect(await screen.findByText(/or its authorization and token endpoints below/)).toBeTruthy();
+    await setValue('app-authorize-url', 'https://id.example.com/authorize');
+    await setValue('app-token-url', 'https://id.example.com/token');
+    await setValue('app-auth-method', 'client_secret_basic');
+    await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onsaved).toHaveBeenCalled());
+    const input = be.callsOf('save_app')[0].input as Record<string, unknown>;
+    expect(input.baseUrl).toBeNull();
+    expect(input.authorizeUrl).toBe('https://id.example.com/authorize');
+    expect(input.tokenUrl).toBe('https://id.example.com/token');
+    expect(input.authMethod).toBe('client_secret_basic');
+  });
+
+  test('every preset can override its endpoints (Advanced)', async () => {
+    const be = fakeBackend();
+    const onsaved = vi.fn();
+    be.on('save_app', (a) => app({ ...(a.input as object), id: 'new-id' }));
+    render(AppForm, { props: { presets: PRESETS, onsaved, oncancel: vi.fn() } });
+    await setValue('app-preset', 'textmaster');
+    await setValue('app-client-id', 'c');
+    await setValue('app-client-secret', 's');
+    await setValue('app-base-url', 'https://app.staging.example');
+    await setValue('app-token-url', 'https://auth.staging.example/oauth/token');
+    await setValue('app-userinfo-url', 'not a url');
+    await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect(el('app-userinfo-url').getAttribute('aria-invalid')).toBe('true');
+    expect(be.callsOf('save_app')).toHaveLength(0);
+    await setValue('app-userinfo-url', 'https://api.staging.example/v1/clients/users/me');
+    await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onsaved).toHaveBeenCalled());
+    const input = be.callsOf('save_app')[0].input as Record<string, unknown>;
+    expect(input.tokenUrl).toBe('https://auth.staging.example/oauth/token');
+    expect(input.userinfoUrl).toBe('https://api.staging.example/v1/clients/users/me');
+    expect(input.authorizeUrl).toBeNull();
+  });
+
+  test('a fixed loopback port is picked once, shown in the exact URI and checked', async () => {
+    const be = fakeBackend();
+    const onsaved = vi.fn();
+    be.on('save_app', (a) => app({ ...(a.input as object), id: 'new-id' }));
+    render(AppForm, { props: { presets: PRESETS, onsaved, oncancel: vi.fn() } });
+    await setValue('app-redirect-mode', 'loopback');
+    expect(redirectUri()).toMatch(/^http:\/\/127\.0\.0\.1\/oauth\/callback\/[0-9a-f]{8}$/);
+    expect(screen.getByText(/bare “403 Forbidden” page/)).toBeTruthy();
+    await fireEvent.click(screen.getByTestId('fixed-port'));
+    const picked = Number(el('app-loopback-port').value);
+    expect(picked).toBeGreaterThanOrEqual(49152);
+    expect(redirectUri()).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${picked}/oauth/callback/[0-9a-f]{8}$`));
+    await setValue('app-loopback-port', '80');
+    await setValue('app-client-id', 'c');
+    await setValue('app-client-secret', 's');
+    await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect(await screen.findByText('Choose a port from 1024 to 65535.')).toBeTruthy();
+    await setValue('app-loopback-port', '48123');
+    expect(redirectUri()).toMatch(/^http:\/\/127\.0\.0\.1:48123\/oauth\/callback\//);
+    await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onsaved).toHaveBeenCalled());
+    expect((be.callsOf('save_app')[0].input as Record<string, unknown>).loopbackPort).toBe(48123);
+  });
+
+  test('discovery shows the server’s default scopes before the app is saved', async () => {
+    const be = fakeBackend();
+    be.on('discover_provider', () => ({
+      found: true,
+      issuer: 'https://id.example.com',
+      authorizeUrl: 'https://id.example.com/authorize',
+      tokenUrl: 'https://id.example.com/token',
+      revocationUrl: null,
+      userinfoUrl: 'https://id.example.com/userinfo',
+      authMethod: 'client_secret_basic',
+      defaultScopes: 'openid profile email offline_access',
+      scopesSupported: ['openid', 'profile', 'email', 'offline_access', 'admin'],
+    }));
+    render(AppForm, { props: { presets: PRESETS, onsaved: vi.fn(), oncancel: vi.fn() } });
+    await setValue('app-preset', 'generic');
+    expect(el('app-scopes').value).toBe('');
+    const base = el('app-base-url');
+    await fireEvent.input(base, { target: { value: 'https://id.example.com' } });
+    await fireEvent.change(base);
+    await waitFor(() => expect(el('app-scopes').value).toBe('openid profile email offline_access'));
+    expect(be.callsOf('discover_provider')).toEqual([{ preset: 'generic', baseUrl: 'https://id.example.com' }]);
+    expect(screen.getByTestId('discovery-found').textContent).toContain('https://id.example.com');
+    expect(el('app-token-url').placeholder).toBe('https://id.example.com/token');
+    expect(el<HTMLSelectElement>('app-auth-method').options[0].textContent).toContain('from the server’s metadata');
   });
 });

@@ -15,6 +15,9 @@ export const PRESETS: Preset[] = [
     defaultScopes: 'read offline_access',
     redirectModes: ['deep_link', 'loopback'],
     help: 'Register an app at Rememberizer → Developer → Apps.',
+    discovery: false,
+    endpointsSuffice: false,
+    authMethod: 'client_secret_post',
     manageUrl: 'https://rememberizer.ai/apps',
   },
   {
@@ -25,6 +28,9 @@ export const PRESETS: Preset[] = [
     defaultScopes: 'public user:read user:email',
     redirectModes: ['paste', 'deep_link', 'loopback'],
     help: 'Create an application in your TextMaster account.',
+    discovery: false,
+    endpointsSuffice: false,
+    authMethod: 'client_secret_post',
     manageUrl: null,
   },
   {
@@ -35,6 +41,9 @@ export const PRESETS: Preset[] = [
     defaultScopes: 'backend',
     redirectModes: ['loopback', 'paste'],
     help: 'Add an app in your Fusio backend.',
+    discovery: true,
+    endpointsSuffice: false,
+    authMethod: 'client_secret_basic',
     manageUrl: null,
   },
   {
@@ -45,6 +54,9 @@ export const PRESETS: Preset[] = [
     defaultScopes: '',
     redirectModes: ['deep_link', 'loopback', 'paste'],
     help: 'Any RFC 6749 server.',
+    discovery: true,
+    endpointsSuffice: true,
+    authMethod: 'client_secret_post',
     manageUrl: null,
   },
 ];

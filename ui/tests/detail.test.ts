@@ -12,7 +12,7 @@ function openRow(id: string) {
 
 describe('connection detail', () => {
   test('shows profile, scopes, mementos, refresh log; Refresh now calls the backend', async () => {
-    const c = connection();
+    const c = connection({ lastVerifiedAt: NOW() - 120 });
     const be = fakeBackend({ apps: [app({ connectionCount: 1 })], connections: [c] });
     be.on('connection_detail', () => ({
       connection: c,
@@ -39,6 +39,7 @@ describe('connection detail', () => {
     expect(screen.getByText('requested, not granted')).toBeTruthy();
     expect(screen.getByRole('img', { name: '2 recent refreshes, 1 failed' })).toBeTruthy();
     expect(screen.getByText(/Failed: network: timed out/)).toBeTruthy();
+    expect(screen.getByText('Last verified').nextElementSibling?.textContent).toMatch(/^2 min ago/);
 
     await fireEvent.click(screen.getByRole('button', { name: 'Manage at provider' }));
     expect(be.callsOf('open_external')).toEqual([{ url: 'https://rememberizer.ai/apps' }]);

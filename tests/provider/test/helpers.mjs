@@ -127,6 +127,7 @@ export async function connect(srv, cfg, overrides = {}) {
     state,
     code_challenge: challenge,
     code_challenge_method: 'S256',
+    nonce: overrides.nonce,
   });
   const auth = await headless(srv.url, url, { login: overrides.login ?? 'alice' });
   if (!auth.code) throw new Error(`no code: ${JSON.stringify({ ...auth, location: undefined })}`);

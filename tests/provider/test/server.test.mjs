@@ -33,7 +33,7 @@ describe('faults and stats', () => {
     }
     const ok = await tokenRequest(srv.url + cfg.token, { grant_type: 'refresh_token', refresh_token: tok.body.refresh_token });
     assert.equal(ok.status, 200, 'the faults did not consume the refresh token');
-    assert.deepEqual(await stats(srv.url), { token: { authorization_code: 0, refresh_token: 3 }, tokenErrors: {}, revoke: 0, resource: 0 });
+    assert.deepEqual(await stats(srv.url), { token: { authorization_code: 0, refresh_token: 3 }, tokenErrors: {}, revoke: 0, resource: 0, lazyPending: 0 });
   });
 
   it('behaviours: expires_in replaced, old access tokens deleted on rotation, token errors counted', async () => {

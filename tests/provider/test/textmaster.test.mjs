@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, pkce, authorizeUrl, headless, tokenRequest, getJson, connect, active, OOB, CLIENT_ID,
+  startServer, pkce, authorizeUrl, headless, tokenRequest, getJson, postJson, connect, active, OOB, CLIENT_ID,
 } from './helpers.mjs';
 
 const cfg = {
@@ -131,9 +131,17 @@ describe('textmaster profile', () => {
     assert.equal((await active(srv.url, r.body.access_token)).active, false, 'reuse detection revoked the grant');
   });
 
-  it('has no revocation endpoint and no discovery', async () => {
-    const r = await fetch(`${srv.url}/oauth/revoke`, { method: 'POST', body: new URLSearchParams({ token: 'x' }) });
-    assert.equal(r.status, 404);
+  it('revokes at /oauth/revoke like Doorkeeper (client authentication required); no discovery', async () => {
+    const anonymous = await fetch(`${srv.url}/oauth/revoke`, { method: 'POST', body: new URLSearchParams({ token: 'x' }) });
+    assert.ok([400, 401].includes(anonymous.status), String(anonymous.status));
+    const { tok } = await connect(srv, cfg);
+    const r = await tokenRequest(`${srv.url}/oauth/revoke`, { token: tok.body.refresh_token, token_type_hint: 'refresh_token' });
+    assert.equal(r.status, 200);
+    assert.equal((await active(srv.url, tok.body.access_token)).active, false, 'the grant ended');
+    await postJson(`${srv.url}/__test/behaviour`, { revocation: false });
+    const off = await tokenRequest(`${srv.url}/oauth/revoke`, { token: 'x' });
+    assert.equal(off.status, 404);
+    await postJson(`${srv.url}/__test/behaviour`, { revocation: true });
     assert.equal((await getJson(`${srv.url}/.well-known/oauth-authorization-server`)).status, 404);
   });
 });

@@ -12,9 +12,11 @@ import type {
   ConnectStart,
   DataHealth,
   DeviceStart,
+  Discovery,
   ErrorCode,
   Notice,
   Preset,
+  PresetId,
   ProviderApp,
   Recovered,
   RevokeResult,
@@ -40,7 +42,10 @@ export function normaliseError(e: unknown): ApiError {
     const { code, message } = e as { code: unknown; message: unknown };
     if (typeof code === 'string' && typeof message === 'string') {
       const known = (ERROR_CODES as readonly string[]).includes(code);
-      return { code: known ? (code as ErrorCode) : 'internal', message };
+      const scope = (e as { scope?: unknown }).scope;
+      const out: ApiError = { code: known ? (code as ErrorCode) : 'internal', message };
+      if (typeof scope === 'string' && scope) out.scope = scope;
+      return out;
     }
   }
   return { code: 'internal', message: String(e) };
@@ -69,6 +74,10 @@ export const listApps = () => call<ProviderApp[]>('list_apps');
 export const saveApp = (input: AppInput) => call<ProviderApp>('save_app', { input });
 export const removeApp = (id: string, revokeConnections: boolean) =>
   call<void>('remove_app', { id, revokeConnections });
+export const discoverProvider = (preset: PresetId, baseUrl: string) =>
+  call<Discovery>('discover_provider', { preset, baseUrl });
+/** "Connect again with …": adds a scope to the provider app. */
+export const addScope = (appId: string, scope: string) => call<ProviderApp>('add_scope', { appId, scope });
 export const listConnections = () => call<Connection[]>('list_connections');
 export const startConnect = (appId: string, connectionId: string | null = null) =>
   call<ConnectStart>('start_connect', { appId, connectionId });

@@ -1,5 +1,5 @@
 // The redirect URI a person registers at the provider, per preset, mode and provider app.
-// Mirrors the backend's redirect_uri_for(preset, mode, callback_id).
+// Mirrors the backend's redirect_uri_for(preset, mode, callback_id, loopback_port).
 import type { PresetId, RedirectMode } from './types';
 
 export const CALLBACK_PATH = '/oauth/callback';
@@ -20,6 +20,12 @@ export function callbackPath(callbackId: string | null | undefined): string {
   return callbackId ? `${CALLBACK_PATH}/${callbackId}` : CALLBACK_PATH;
 }
 
+/** A port for a new fixed-port app: one of the dynamic range (49152–65535), picked once. */
+export function newLoopbackPort(): number {
+  const [n] = crypto.getRandomValues(new Uint16Array(1));
+  return 49152 + (n % 16384);
+}
+
 /** A fresh callback id for a new app: 8 random hex digits (the backend checks it). */
 export function newCallbackId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(4));
@@ -30,14 +36,21 @@ export function redirectUriFor(
   preset: PresetId,
   mode: RedirectMode,
   callbackId: string | null = null,
+  loopbackPort: number | null = null,
 ): RedirectInfo {
   switch (mode) {
     case 'deep_link':
       return { uri: `app.latchkey:${callbackPath(callbackId)}`, note: null };
     case 'loopback':
+      if (loopbackPort) {
+        return {
+          uri: `http://127.0.0.1:${loopbackPort}${callbackPath(callbackId)}`,
+          note: `Exactly this, port ${loopbackPort} included: Latchkey listens on that port for each sign-in.`,
+        };
+      }
       return {
         uri: `http://127.0.0.1${callbackPath(callbackId)}`,
-        note: 'Any port: Latchkey listens on a free port of 127.0.0.1 for each sign-in.',
+        note: 'Any port: Latchkey listens on a free port of 127.0.0.1 for each sign-in (RFC 8252). If the provider refuses the sign-in (often a bare “403 Forbidden” page), it matches the port too: choose a fixed port.',
       };
     case 'paste':
       if (preset === 'fusio') {

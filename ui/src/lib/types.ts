@@ -16,6 +16,8 @@ export type ErrorCode =
 export interface ApiError {
   code: ErrorCode;
   message: string;
+  /** missing_scope: the scope concerned, when known ("Connect again with …"). */
+  scope?: string;
 }
 
 export type PresetId = 'rememberizer' | 'textmaster' | 'fusio' | 'generic';
@@ -32,6 +34,26 @@ export interface Preset {
   redirectModes: RedirectMode[];
   help: string;
   manageUrl: string | null;
+  /** Whether Latchkey reads the server's metadata (RFC 8414 / OpenID discovery). */
+  discovery: boolean;
+  /** Entering the authorization and token endpoints can replace the server address. */
+  endpointsSuffice: boolean;
+  /** The preset's token-endpoint client authentication. */
+  authMethod: AuthMethod;
+}
+
+/** What discovery found at a base URL. */
+export interface Discovery {
+  found: boolean;
+  issuer: string | null;
+  authorizeUrl: string | null;
+  tokenUrl: string | null;
+  revocationUrl: string | null;
+  userinfoUrl: string | null;
+  authMethod: AuthMethod | null;
+  /** Generic: the scopes Latchkey asks for by default. */
+  defaultScopes: string | null;
+  scopesSupported: string[];
 }
 
 export interface ProviderApp {
@@ -105,6 +127,8 @@ export interface Connection {
   /** Unix seconds. */
   expiresAt: number | null;
   lastRefreshAt: number | null;
+  /** When the provider last accepted the access token (at connect and after each refresh). */
+  lastVerifiedAt?: number | null;
   nextRefreshAt: number | null;
   lastError: string | null;
   scopesGranted: string[];
