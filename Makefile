@@ -107,13 +107,20 @@ bench: npm ui
 	bench/run.sh
 
 ## Package -------------------------------------------------------------------------------
-# The .deb: the app, plus latchkey-agent and latchkey-cli as sidecars (installed to /usr/bin).
+# The .deb: the app, plus latchkey-agent and latchkey-cli as sidecars (installed to /usr/bin),
+# and latchkey-cli's shell completions (bash, zsh, fish) and man page.
 TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
 package: deps ui
 	cargo build --release -p latchkey -p latchkey-core
 	@mkdir -p target/sidecars
 	cp target/release/latchkey-agent target/sidecars/latchkey-agent-$(TRIPLE)
 	cp target/release/latchkey-cli target/sidecars/latchkey-cli-$(TRIPLE)
+	@# Shell completions and the man page, generated from latchkey-cli's own definitions.
+	@mkdir -p target/cli-docs
+	target/release/latchkey-cli completions bash > target/cli-docs/latchkey-cli.bash
+	target/release/latchkey-cli completions zsh > target/cli-docs/_latchkey-cli
+	target/release/latchkey-cli completions fish > target/cli-docs/latchkey-cli.fish
+	target/release/latchkey-cli man | gzip -9n > target/cli-docs/latchkey-cli.1.gz
 	ui/node_modules/.bin/tauri build --bundles deb --config src-tauri/tauri.bundle.json
 	@ls -l target/release/bundle/deb/*.deb
 

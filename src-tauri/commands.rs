@@ -1,5 +1,6 @@
 //! IPC commands: take state, call core, convert the error to `{ code, message }`.
 
+use latchkey_core::device::DeviceStart;
 use latchkey_core::manage::{Detail, RevokeOutcome};
 use latchkey_core::recovery::{DataHealth, Recovered};
 use latchkey_core::service::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
@@ -107,6 +108,23 @@ pub fn cancel_connect(lk: State<'_, Latchkey>, flow_id: String) {
 #[tauri::command]
 pub async fn submit_code(lk: State<'_, Latchkey>, flow_id: String, code: String) -> Result<ConnectionView> {
     lk.submit_code(&flow_id, &code).await.map_err(err)
+}
+
+/// Sign in on another device (RFC 8628): the code and where to enter it.
+#[tauri::command]
+pub async fn start_device(lk: State<'_, Latchkey>, app_id: String) -> Result<DeviceStart> {
+    lk.start_device(&app_id).await.map_err(err)
+}
+
+/// Waits until the other device approves; the connection, or why not.
+#[tauri::command]
+pub async fn wait_device(lk: State<'_, Latchkey>, flow_id: String) -> Result<ConnectionView> {
+    lk.wait_device(&flow_id).await.map_err(err)
+}
+
+#[tauri::command]
+pub fn cancel_device(lk: State<'_, Latchkey>, flow_id: String) {
+    lk.cancel_device(&flow_id);
 }
 
 #[tauri::command]

@@ -29,6 +29,7 @@ pub async fn seed(lk: &Latchkey, url: &str, profile: &str) -> Result<()> {
         callback_id: None,
         auth_method: None,
         loopback_port: None,
+        device_authorization_url: None,
     })
     .await?;
     log::info!("demo provider app added for {url}");

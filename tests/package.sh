@@ -21,6 +21,28 @@ done
 /usr/bin/latchkey-cli --version
 /usr/bin/latchkey-agent --version
 
+# latchkey-cli's completions and man page are installed where the shells and man look, and work.
+for f in /usr/share/bash-completion/completions/latchkey-cli /usr/share/zsh/vendor-completions/_latchkey-cli \
+         /usr/share/fish/vendor_completions.d/latchkey-cli.fish /usr/share/man/man1/latchkey-cli.1.gz; do
+  [ -s "$f" ] || fail "$f is missing"
+done
+registered=$(bash -c 'source /usr/share/bash-completion/completions/latchkey-cli; complete -p latchkey-cli') \
+  || fail "the bash completion does not register latchkey-cli"
+echo "bash: $registered"
+words=$(bash -c 'source /usr/share/bash-completion/completions/latchkey-cli
+  COMP_WORDS=(latchkey-cli ap); COMP_CWORD=1; COMP_LINE="latchkey-cli ap"; COMP_POINT=${#COMP_LINE}
+  $(complete -p latchkey-cli | sed -E "s/.*-F ([^ ]+) .*/\1/") latchkey-cli ap latchkey-cli; echo "${COMPREPLY[*]}"')
+[ "$words" = apps ] || fail "bash completes 'latchkey-cli ap' to '$words', not 'apps'"
+[ "$(head -1 /usr/share/zsh/vendor-completions/_latchkey-cli)" = "#compdef latchkey-cli" ] || fail "zsh completion header"
+grep -q 'complete -c latchkey-cli' /usr/share/fish/vendor_completions.d/latchkey-cli.fish || fail "fish completion"
+if command -v man >/dev/null; then
+  page=$(MANWIDTH=100 man -l /usr/share/man/man1/latchkey-cli.1.gz 2>/dev/null) || fail "man -l latchkey-cli.1.gz"
+else
+  page=$(zcat /usr/share/man/man1/latchkey-cli.1.gz) || fail "latchkey-cli.1.gz does not unpack"
+fi
+case "$page" in *latchkey-cli*doctor*) ;; *) fail "the man page does not describe latchkey-cli's commands" ;; esac
+echo "completions (bash, zsh, fish) and man page installed and working"
+
 # The test hooks (`test-hooks` cargo feature) are not in the package: none of their variables
 # is even named in the installed binaries (run-time proof below, under the display).
 for bin in latchkey latchkey-agent latchkey-cli; do

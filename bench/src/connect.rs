@@ -38,6 +38,7 @@ pub async fn run(p: &TestProvider, config: &Config, runs: usize) -> Outcome {
             callback_id: None,
             auth_method: None,
             loopback_port: None,
+            device_authorization_url: None,
         })
         .await
         .expect("provider app");

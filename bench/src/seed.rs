@@ -40,6 +40,7 @@ pub fn app(base: &str, client_id: &str) -> ProviderApp {
         has_secret: true,
         credentials_rejected: None,
         superseded_shares_grant: false,
+        device_authorization_url: None,
         created_at: now(),
     }
 }

@@ -186,6 +186,8 @@ pub struct Metadata {
     pub revocation_endpoint: Option<Url>,
     /// `userinfo_endpoint`.
     pub userinfo_endpoint: Option<Url>,
+    /// `device_authorization_endpoint` (RFC 8628 §4).
+    pub device_authorization_endpoint: Option<Url>,
     /// `authorization_response_iss_parameter_supported` (RFC 9207 §3).
     pub iss_parameter_supported: bool,
     /// The first auth method we support from `token_endpoint_auth_methods_supported`.
@@ -234,6 +236,7 @@ pub fn parse_metadata(v: &Value) -> Metadata {
         token_endpoint: url("token_endpoint"),
         revocation_endpoint: url("revocation_endpoint"),
         userinfo_endpoint: url("userinfo_endpoint"),
+        device_authorization_endpoint: url("device_authorization_endpoint"),
         iss_parameter_supported: v
             .get("authorization_response_iss_parameter_supported")
             .and_then(Value::as_bool)
@@ -322,6 +325,9 @@ pub fn apply_metadata(app: &mut ProviderApp, m: &Metadata) {
     if app.userinfo_url.is_none() {
         app.userinfo_url = m.userinfo_endpoint.clone();
     }
+    if app.device_authorization_url.is_none() {
+        app.device_authorization_url = m.device_authorization_endpoint.clone();
+    }
     app.issuer = m.issuer.clone();
     app.iss_required = m.iss_parameter_supported;
     if app.preset == PresetId::Generic {
@@ -355,6 +361,7 @@ mod tests {
             has_secret: false,
             credentials_rejected: None,
             superseded_shares_grant: false,
+            device_authorization_url: None,
             created_at: 0,
         }
     }

@@ -4,12 +4,14 @@
 //! [`Latchkey`].
 //!
 //! Protocol decisions cite RFC 6749 (OAuth 2.0), 7636 (PKCE), 8252 (native apps),
-//! 9700 (security BCP), 7009 (revocation), 8414 (metadata) and 9207 (`iss`).
+//! 9700 (security BCP), 7009 (revocation), 8414 (metadata), 9207 (`iss`) and 8628 (device
+//! authorization grant).
 
 pub mod agent;
 pub mod api;
 pub mod clock;
 pub mod desktop;
+pub mod device;
 pub mod endpoints;
 pub mod error;
 pub mod flow;

@@ -218,3 +218,41 @@ async fn rfc7009(
     }
     Ok(Revoked::AtProvider)
 }
+
+/// RFC 8628 §3.1: the device authorization request (`client_id`, `scope`), authenticated as
+/// the client authenticates at the token endpoint. The raw answer: `device` parses it.
+pub(crate) async fn device_authorization(
+    http_client: &reqwest::Client,
+    url: &Url,
+    e: &Endpoints,
+    client: &Client<'_>,
+    scope: &str,
+) -> Result<http::Answer> {
+    let mut form = vec![];
+    if !scope.is_empty() {
+        form.push(("scope", scope.to_owned()));
+    }
+    if e.auth_method == AuthMethod::ClientSecretBasic {
+        // §3.1 sends `client_id` in any case; with Basic it also names the client.
+        form.push(("client_id", client.id.to_owned()));
+    }
+    let req = http_client.post(url.clone()).header(reqwest::header::ACCEPT, "application/json");
+    let req = authenticate(req, &mut form, client, e.auth_method);
+    http::send("the device authorization endpoint", req.form(&form)).await
+}
+
+/// RFC 8628 §3.4: one token request with the device code. `authorization_pending`,
+/// `slow_down`, `access_denied` and `expired_token` come back as [`crate::Error::OAuth`].
+pub(crate) async fn exchange_device_code(
+    http_client: &reqwest::Client,
+    e: &Endpoints,
+    client: &Client<'_>,
+    device_code: &SecretString,
+    now: Timestamp,
+) -> Result<TokenSet> {
+    let form = vec![
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code".to_owned()),
+        ("device_code", device_code.expose_secret().to_owned()),
+    ];
+    token_request(http_client, e, client, form, now).await.map(|(tokens, _)| tokens)
+}

@@ -184,6 +184,8 @@ pub struct AppView {
     pub revocation_url: Option<Url>,
     /// Userinfo endpoint.
     pub userinfo_url: Option<Url>,
+    /// RFC 8628 device authorization endpoint: "sign in on another device" is offered.
+    pub device_authorization_url: Option<Url>,
     /// How many connections use it.
     pub connection_count: usize,
     /// The provider rejected the app's credentials on refresh (its words); fixed by editing
@@ -269,6 +271,9 @@ pub struct AppInput {
     /// absent: any free port per sign-in.
     #[serde(default)]
     pub loopback_port: Option<u16>,
+    /// RFC 8628 device authorization endpoint (absent: discovery's, if any).
+    #[serde(default)]
+    pub device_authorization_url: Option<String>,
 }
 
 /// A connection, for lists (no token).
@@ -685,6 +690,7 @@ impl Latchkey {
             // Editing the app is the fix for rejected credentials: its connections refresh again.
             credentials_rejected: None,
             superseded_shares_grant: existing.as_ref().is_some_and(|a| a.superseded_shares_grant),
+            device_authorization_url: url("Device authorization URL", &input.device_authorization_url)?,
             created_at: existing.as_ref().map(|a| a.created_at).unwrap_or_else(|| self.now()),
         };
         if let Some(base) = app.base_url.clone().filter(|_| preset.discovery) {
@@ -974,12 +980,29 @@ impl Latchkey {
             now,
         )
         .await?;
-        let tokens = exchanged.tokens;
+        self.store_signed_in(&app, &client, &flow.id, &flow.scopes_requested, exchanged.tokens, exchanged.id_token)
+            .await
+    }
+
+    /// What every sign-in does once it holds tokens (code exchange, device grant): `checked`
+    /// (the ID token's nonce, where there was one to check), profile, then save — tokens in the
+    /// keychain first, then the metadata; a replaced sign-in is revoked, and tokens nobody will
+    /// use are not left live at the provider.
+    pub(crate) async fn store_signed_in(
+        &self,
+        app: &ProviderApp,
+        client: &Client<'_>,
+        flow_id: &str,
+        scopes_requested: &[String],
+        tokens: TokenSet,
+        checked: Result<()>,
+    ) -> Result<ConnectionView> {
+        let endpoints = &app.endpoints()?;
         let style = app.preset.preset().profile_style;
-        let saved = match exchanged.id_token {
+        let saved = match checked {
             Err(e) => Err(e),
-            Ok(()) => match api::fetch_profile(&self.inner.http, &endpoints, style, &tokens.access_token).await {
-                Ok(profile) => self.save_connection(&app, flow, profile, tokens.clone()).await,
+            Ok(()) => match api::fetch_profile(&self.inner.http, endpoints, style, &tokens.access_token).await {
+                Ok(profile) => self.save_connection(app, scopes_requested.to_vec(), profile, tokens.clone()).await,
                 Err(Error::MissingScope { scope, .. }) => {
                     let preset = app.preset.preset();
                     let scope = scope.or_else(|| preset.profile_scope.map(str::to_owned));
@@ -992,7 +1015,7 @@ impl Latchkey {
         match saved {
             Ok((view, superseded)) => {
                 if let Some(old) = superseded {
-                    self.revoke_superseded(&app, &view.id, &old, &tokens).await;
+                    self.revoke_superseded(app, &view.id, &old, &tokens).await;
                 }
                 Ok(view)
             }
@@ -1002,12 +1025,12 @@ impl Latchkey {
                 // every token of a grant at once).
                 let alone = self.load().is_ok_and(|d| d.connections.iter().all(|c| c.app_id != app.id));
                 if alone && !matches!(endpoints.revocation, crate::endpoints::Revocation::None(_)) {
-                    match oauth::revoke(&self.inner.http, &endpoints, &client, &tokens).await {
+                    match oauth::revoke(&self.inner.http, endpoints, client, &tokens).await {
                         Ok(_) => {
-                            log::info!("sign-in {} failed after the code exchange; its tokens were revoked", flow.id)
+                            log::info!("sign-in {flow_id} failed after the code exchange; its tokens were revoked")
                         }
                         Err(r) => {
-                            log::warn!("sign-in {}: the unused tokens could not be revoked ({})", flow.id, r.code())
+                            log::warn!("sign-in {flow_id}: the unused tokens could not be revoked ({})", r.code())
                         }
                     }
                 }
@@ -1071,7 +1094,7 @@ impl Latchkey {
     async fn save_connection(
         &self,
         app: &ProviderApp,
-        flow: &PendingFlow,
+        requested: Vec<String>,
         profile: Profile,
         mut tokens: TokenSet,
     ) -> Result<(ConnectionView, Option<TokenSet>)> {
@@ -1098,7 +1121,6 @@ impl Latchkey {
         self.vault(move |v| v.set(&key, &secret)).await?;
         let now = self.now();
         let app_id = app.id.clone();
-        let requested = flow.scopes_requested.clone();
         let new_conn_id = id.clone();
         let saved = self
             .update(move |d| {
@@ -1156,6 +1178,7 @@ fn app_view(data: &Data, a: &ProviderApp) -> AppView {
         token_url: a.token_url.clone(),
         revocation_url: a.revocation_url.clone(),
         userinfo_url: a.userinfo_url.clone(),
+        device_authorization_url: a.device_authorization_url.clone(),
         connection_count: data.connections.iter().filter(|c| c.app_id == a.id).count(),
         credentials_rejected: a.credentials_rejected.clone(),
         server: a.server(),

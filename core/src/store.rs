@@ -89,6 +89,10 @@ pub struct ProviderApp {
     /// ties both to one grant): replaced sign-ins are no longer revoked at this provider.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub superseded_shares_grant: bool,
+    /// RFC 8628 device authorization endpoint (typed, or found by discovery): the app offers
+    /// "sign in on another device".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_authorization_url: Option<Url>,
     /// When it was added.
     pub created_at: Timestamp,
 }

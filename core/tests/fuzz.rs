@@ -274,12 +274,56 @@ fn fuzz_token_responses_give_visible_ascii_tokens() {
     });
 }
 
+const DEVICE_KEYS: &[&str] = &[
+    "device_code",
+    "user_code",
+    "verification_uri",
+    "verification_url",
+    "verification_uri_complete",
+    "expires_in",
+    "interval",
+    "error",
+];
+const DEVICE_SEEDS: &[&str] = &[
+    r#"{"device_code":"GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS","user_code":"WDJB-MJHT","verification_uri":"https://example.com/device","verification_uri_complete":"https://example.com/device?user_code=WDJB-MJHT","expires_in":1800,"interval":5}"#,
+    r#"{"device_code":"d","user_code":"1234","verification_url":"http://127.0.0.1:9/device","expires_in":"600","interval":0}"#,
+    r#"{"device_code":"d","user_code":"AB\nCD","verification_uri":"javascript:alert(1)","expires_in":-1,"interval":1e9}"#,
+];
+
+/// Device authorization responses (RFC 8628 §3.2): whatever the provider sends, what is
+/// accepted is usable — a visible-ASCII device code, a short printable user code, an HTTPS (or
+/// loopback) verification URI, and times clamped so polling neither spins nor waits forever.
+#[test]
+fn fuzz_device_authorization_responses() {
+    use latchkey_core::device::{MAX_EXPIRES_SECS, MAX_INTERVAL_SECS, parse_device_authorization};
+    fuzz("device authorization response", body(DEVICE_KEYS, DEVICE_SEEDS), |b| {
+        let Ok(d) = parse_device_authorization(b) else { return Ok(()) };
+        let code = d.device_code.expose_secret();
+        if code.is_empty() || !code.bytes().all(|c| c.is_ascii_graphic()) {
+            return Err("a device code that is not visible ASCII was accepted".into());
+        }
+        if d.user_code.is_empty() || d.user_code.chars().count() > 64 || d.user_code.chars().any(char::is_control) {
+            return Err(format!("user code {:?} accepted", d.user_code));
+        }
+        for u in std::iter::once(&d.verification_uri).chain(d.verification_uri_complete.as_ref()) {
+            if u.scheme() != "https" && u.scheme() != "http" {
+                return Err(format!("verification URI {u} accepted"));
+            }
+        }
+        if !(1..=MAX_INTERVAL_SECS).contains(&d.interval) || !(1..=MAX_EXPIRES_SECS).contains(&d.expires_in) {
+            return Err(format!("interval {} / expires_in {} not clamped", d.interval, d.expires_in));
+        }
+        Ok(())
+    });
+}
+
 const META_KEYS: &[&str] = &[
     "issuer",
     "authorization_endpoint",
     "token_endpoint",
     "revocation_endpoint",
     "userinfo_endpoint",
+    "device_authorization_endpoint",
     "token_endpoint_auth_methods_supported",
     "authorization_response_iss_parameter_supported",
     "client_secret_post",
@@ -305,9 +349,15 @@ fn fuzz_discovery_metadata() {
     fuzz("discovery metadata", body(META_KEYS, &seeds), |b| {
         let Ok(v) = serde_json::from_slice::<Value>(b) else { return Ok(()) };
         let m = parse_metadata(&v);
-        for u in [&m.authorization_endpoint, &m.token_endpoint, &m.revocation_endpoint, &m.userinfo_endpoint]
-            .into_iter()
-            .flatten()
+        for u in [
+            &m.authorization_endpoint,
+            &m.token_endpoint,
+            &m.revocation_endpoint,
+            &m.userinfo_endpoint,
+            &m.device_authorization_endpoint,
+        ]
+        .into_iter()
+        .flatten()
         {
             // Loopback: 127.0.0.0/8, ::1, localhost.
             let loopback = match u.host() {

@@ -56,6 +56,7 @@ pub fn app_input(w: &World, preset: PresetId, mode: RedirectMode, scopes: &str) 
         callback_id: None,
         auth_method: None,
         loopback_port: None,
+        device_authorization_url: None,
     }
 }
 

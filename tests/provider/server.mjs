@@ -10,6 +10,7 @@ import http from 'node:http';
 import crypto from 'node:crypto';
 import querystring from 'node:querystring';
 import { parseArgs } from 'node:util';
+import { DEVICE_AUTH_PATH, DEVICE_GRANT, deviceEnabled, deviceFeature, installDevice } from './device.mjs';
 import { afterToken, beforeRoute, lazyPendingCount, realWorldDefaults, setRealWorld } from './realworld.mjs';
 
 // oidc-provider prints notices with console.info (stdout): keep stdout for the ready line.
@@ -151,6 +152,7 @@ class MapAdapter {
     const key = this.key(id);
     store.set(key, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : 0 });
     if (this.model === 'Session' && payload.uid) store.set(`sessionUid:${payload.uid}`, { payload: id, expiresAt: 0 });
+    if (payload.userCode) store.set(`${this.model}:userCode:${payload.userCode}`, { payload: id, expiresAt: 0 }); // device flow
     if (GRANTABLE.has(this.model) && payload.grantId) {
       if (!grantMembers.has(payload.grantId)) grantMembers.set(payload.grantId, new Set());
       grantMembers.get(payload.grantId).add(key);
@@ -158,7 +160,7 @@ class MapAdapter {
   }
   async find(id) { return storeGet(this.key(id)); }
   async findByUid(uid) { const id = storeGet(`sessionUid:${uid}`); return id ? this.find(id) : undefined; }
-  async findByUserCode() { return undefined; }
+  async findByUserCode(userCode) { const id = storeGet(this.key(`userCode:${userCode}`)); return id ? this.find(id) : undefined; }
   async consume(id) { const p = storeGet(this.key(id)); if (p) p.consumed = Math.floor(Date.now() / 1000); }
   async destroy(id) { store.delete(this.key(id)); }
   async revokeByGrantId(grantId) {
@@ -265,7 +267,7 @@ function clientMeta(clientId, secret, name) {
     client_secret: secret,
     client_name: name,
     application_type: 'native',
-    grant_types: ['authorization_code', 'refresh_token'],
+    grant_types: ['authorization_code', 'refresh_token', ...(deviceEnabled(profileName) ? [DEVICE_GRANT] : [])],
     response_types: ['code'],
     redirect_uris: P.redirectUris,
     token_endpoint_auth_method: P.authMethod,
@@ -292,6 +294,7 @@ provider = new Provider(base, {
     introspection: { enabled: profileName === 'generic' },
     userinfo: { enabled: false },
     rpInitiatedLogout: { enabled: false },
+    deviceFlow: deviceFeature(profileName, page),
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   routes: {
@@ -405,6 +408,7 @@ provider.use(async (ctx, next) => {
     }
   }
 });
+const device = installDevice({ provider, profileName, base, sendJson }); // before callback(): it adds middleware
 providerCallback = provider.callback();
 
 // ---------------------------------------------------------------- routing
@@ -490,6 +494,8 @@ async function handle(req, res) {
       return undefined;
     }
   }
+
+  if (device.intercept(req, res, route)) return undefined;
 
   if (beforeRoute(req, res, url, { behaviour, profileName, P, base, route, sendJson, bearer })) return undefined;
   if (path.startsWith('/.well-known/')) return discovery(req, res, path);
@@ -581,6 +587,7 @@ function discovery(req, res, path) {
       grant_types_supported: ['authorization_code', 'refresh_token'],
       code_challenge_methods_supported: ['S256'],
       authorization_response_iss_parameter_supported: true,
+      ...(device.enabled ? { device_authorization_endpoint: base + DEVICE_AUTH_PATH } : {}),
     });
   }
   return notFound();
@@ -826,6 +833,10 @@ async function testControl(req, res, url) {
   if (path === '/__test/authorize' && post) {
     if (typeof body.url !== 'string') return sendJson(res, 400, { error: 'url required' });
     return sendJson(res, 200, await headlessAuthorize(body));
+  }
+  if (path.startsWith('/__test/device/') && post) {
+    const out = await device.control(path, body);
+    if (out) return sendJson(res, out.status ?? 200, out);
   }
   if (path === '/__test/state' && req.method === 'GET') {
     return sendJson(res, 200, { profile: profileName, accessTtl, faults });

@@ -108,6 +108,26 @@ impl TestProvider {
         self.control("/__test/active", json!({"token": token})).await["active"].as_bool().unwrap_or(false)
     }
 
+    /// Plays the person at the other device (RFC 8628): enters `user_code` at the provider's
+    /// verification page, signs in as `login` and allows (or, `consent` false, denies) →
+    /// `{"approved","denied","error"}`. Generic profile.
+    pub async fn approve_device(&self, user_code: &str, login: &str, consent: bool) -> Value {
+        self.control("/__test/device/approve", json!({"user_code": user_code, "login": login, "consent": consent}))
+            .await
+    }
+
+    /// Device-flow behaviour: `{"interval": 0 | 1e9 | "7" …, "expiresIn": …}` for the device
+    /// authorization answer, `{"answer": "slow_down" | "expired_token" | "access_denied",
+    /// "count": N}` to answer the next N polls so.
+    pub async fn device_behaviour(&self, body: Value) -> Value {
+        self.control("/__test/device/behaviour", body).await
+    }
+
+    /// Every device-code poll the token endpoint saw: `[{"at": ms, "answer": "…"}]`.
+    pub async fn device_polls(&self) -> Vec<Value> {
+        self.control("/__test/device/polls", json!({})).await["polls"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Makes the next `count` requests to `route` fail with `status`.
     pub async fn fault(&self, route: &str, status: u16, count: u32) {
         self.control("/__test/fault", json!({"route": route, "status": status, "count": count})).await;

@@ -12,6 +12,7 @@ import type {
   ConnectFinished,
   ConnectStart,
   DataHealth,
+  DeviceStart,
   Discovery,
   ErrorCode,
   ErrorReason,
@@ -86,6 +87,10 @@ export const startConnect = (appId: string, connectionId: string | null = null) 
 export const cancelConnect = (flowId: string) => call<void>('cancel_connect', { flowId });
 export const submitCode = (flowId: string, code: string) =>
   call<Connection>('submit_code', { flowId, code });
+export const startDevice = (appId: string) => call<DeviceStart>('start_device', { appId });
+/** Resolves when the sign-in on the other device is approved (or rejects: denied, expired, cancelled). */
+export const waitDevice = (flowId: string) => call<Connection>('wait_device', { flowId });
+export const cancelDevice = (flowId: string) => call<void>('cancel_device', { flowId });
 export const connectionDetail = (id: string) => call<ConnectionDetail>('connection_detail', { id });
 export const refreshNow = (id: string) => call<Connection>('refresh_now', { id });
 export const revokeConnection = (id: string, localOnly: boolean) =>

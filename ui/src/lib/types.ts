@@ -96,6 +96,8 @@ export interface ProviderApp {
   tokenUrl?: string | null;
   revocationUrl?: string | null;
   userinfoUrl?: string | null;
+  /** RFC 8628 device authorization endpoint: "Sign in on another device" is offered. */
+  deviceAuthorizationUrl?: string | null;
   connectionCount: number;
   /** The provider rejected this app's credentials on refresh (its words). */
   credentialsRejected?: string | null;
@@ -123,6 +125,8 @@ export interface AppInput {
   authMethod?: AuthMethod | null;
   /** 1024–65535; absent: any free port per sign-in. */
   loopbackPort?: number | null;
+  /** RFC 8628 device authorization endpoint; absent: discovery's, if any. */
+  deviceAuthorizationUrl?: string | null;
 }
 
 export type ConnectionStatus =
@@ -169,6 +173,20 @@ export interface ConnectStart {
   redirectUri: string | null;
   /** Unix seconds. */
   expiresAt: number;
+}
+
+/** A started sign-in on another device (RFC 8628). */
+export interface DeviceStart {
+  flowId: string;
+  /** The code to enter at the verification URI. */
+  userCode: string;
+  verificationUri: string;
+  /** The URI with the code in it, when the provider gives one. */
+  verificationUriComplete: string | null;
+  /** Unix seconds. */
+  expiresAt: number;
+  /** Seconds between polls. */
+  interval: number;
 }
 
 export interface Profile {

@@ -1,17 +1,23 @@
 //! `latchkey-cli`: the command-line companion. Lists connections, prints a fresh access
-//! token for scripts, refreshes, revokes, and connects. Shares the app's data directory and
-//! keychain entries, and the same per-connection refresh lock, so it never races the app or
-//! the agent on a rotating refresh token.
+//! token for scripts, refreshes, revokes, connects (also by device code, RFC 8628), manages
+//! provider apps, reports health (`status`) and checks the environment (`doctor`). Shares the
+//! app's data directory and keychain entries, and the same per-connection refresh lock, so it
+//! never races the app or the agent on a rotating refresh token.
 
-use std::io::{BufRead, Write};
+mod apps;
+mod connect;
+mod doctor;
+mod status;
+
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use latchkey_core::{Config, ConnectionView, Error, ErrorCode, Event, Latchkey, RedirectMode};
+use clap::{CommandFactory, Parser, Subcommand};
+use latchkey_core::{Config, ConnectionView, Error, ErrorCode, Latchkey, RedirectMode};
 use secrecy::ExposeSecret;
 
 /// Exit codes (documented in the README).
-mod exit {
+pub(crate) mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
@@ -27,9 +33,12 @@ mod exit {
 #[command(
     name = "latchkey-cli",
     version,
-    about = "Latchkey from the command line: tokens for scripts, connections, revocation."
+    about = "Latchkey from the command line: provider apps, connections, tokens for scripts, health.",
+    after_help = "Exit codes: 0 done · 1 failed otherwise · 2 bad usage · 3 no such connection or provider app · \
+4 needs reconnect · 5 provider unreachable or busy · 6 keychain unavailable or locked · \
+7 provider rejected the request · 8 the data file is damaged."
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -76,12 +85,13 @@ enum Command {
         /// The new label.
         label: String,
     },
-    /// List provider apps.
-    Apps {
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Provider apps: list (the default), add, edit, remove.
+    Apps(Box<apps::AppsArgs>),
+    /// Health of every connection, the agent and the keychain (exit 0 when all is well).
+    Status(status::StatusArgs),
+    /// Check the environment Latchkey needs: session bus, keychain, URL handler, agent, files,
+    /// notifications, clock.
+    Doctor(doctor::DoctorArgs),
     /// Recover from a damaged data file: restore the last good copy (the damaged file is kept
     /// aside as latchkey.json.damaged-TIME).
     Restore {
@@ -93,27 +103,24 @@ enum Command {
         json: bool,
     },
     /// Connect an account at a provider app (id or name).
-    Connect {
-        /// Provider app id or name.
-        app: String,
-        /// Complete through a loopback listener (http://127.0.0.1:PORT/oauth/callback/APP);
-        /// gives up after 10 minutes (exit code 1).
-        #[arg(long, conflicts_with = "paste")]
-        loopback: bool,
-        /// Read the code the provider shows from standard input.
-        #[arg(long)]
-        paste: bool,
-        /// Print the link only; do not open the browser.
-        #[arg(long)]
-        no_browser: bool,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+    Connect(connect::ConnectArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff) on stdout.
+    #[command(hide = true)]
+    Man,
 }
 
-fn code_for(e: &Error) -> u8 {
-    match e.code() {
+pub(crate) fn code_for(e: &Error) -> u8 {
+    code_for_code(e.code())
+}
+
+/// The exit code for an error code (the README's table).
+pub(crate) fn code_for_code(code: ErrorCode) -> u8 {
+    match code {
         ErrorCode::NotFound => exit::NOT_FOUND,
         ErrorCode::NeedsReconnect => exit::NEEDS_RECONNECT,
         ErrorCode::Network => exit::UNREACHABLE,
@@ -125,6 +132,39 @@ fn code_for(e: &Error) -> u8 {
     }
 }
 
+/// A failure that carries its exit code and message as they are (commands that report
+/// several findings, or errors that came back as `{ code, message }`).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub code: u8,
+    pub message: Option<String>,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let mut message = e.to_string();
+        if e.code() == ErrorCode::NeedsReconnect {
+            message.push_str("\nOpen Latchkey and click Reconnect on this connection, or run `latchkey-cli connect`.");
+        }
+        if let Error::DamagedData { backup_available, .. } = &e {
+            message.push('\n');
+            message.push_str(if *backup_available {
+                "Run `latchkey-cli restore` to restore the last good copy (or open Latchkey)."
+            } else {
+                "Run `latchkey-cli restore --start-empty` to start empty (or open Latchkey)."
+            });
+        }
+        Self { code: code_for(&e), message: Some(message) }
+    }
+}
+
+impl Failure {
+    /// Bad usage (exit 2) with what to do.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { code: exit::USAGE, message: Some(message.into()) }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -133,28 +173,41 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
+    // Generated from the definitions above; need no data directory or keychain.
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "latchkey-cli", &mut std::io::stdout());
+            return ExitCode::from(exit::OK);
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command());
+            return match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::from(exit::OK),
+                Err(_) => ExitCode::from(exit::FAILED),
+            };
+        }
+        _ => {}
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::from(exit::OK),
-        Err(e) => {
-            eprintln!("latchkey-cli: {e}");
-            if e.code() == ErrorCode::NeedsReconnect {
-                eprintln!("Open Latchkey and click Reconnect on this connection, or run `latchkey-cli connect`.");
-            }
-            if let Error::DamagedData { backup_available, .. } = &e {
-                if *backup_available {
-                    eprintln!("Run `latchkey-cli restore` to restore the last good copy (or open Latchkey).");
-                } else {
-                    eprintln!("Run `latchkey-cli restore --start-empty` to start empty (or open Latchkey).");
+        Err(f) => {
+            if let Some(m) = &f.message {
+                for (i, line) in m.lines().enumerate() {
+                    if i == 0 {
+                        eprintln!("latchkey-cli: {line}");
+                    } else {
+                        eprintln!("{line}");
+                    }
                 }
             }
-            ExitCode::from(code_for(&e))
+            ExitCode::from(f.code)
         }
     }
 }
 
 /// Finds a connection by id, email, label or name; ambiguity is an error.
-fn resolve(lk: &Latchkey, what: &str) -> Result<ConnectionView, Error> {
+pub(crate) fn resolve(lk: &Latchkey, what: &str) -> Result<ConnectionView, Error> {
     let all = lk.list_connections()?;
     if let Some(c) = all.iter().find(|c| c.id == what) {
         return Ok(c.clone());
@@ -172,7 +225,18 @@ fn resolve(lk: &Latchkey, what: &str) -> Result<ConnectionView, Error> {
     }
 }
 
-fn fmt_time(now: i64, at: Option<i64>) -> String {
+/// Finds a provider app by id or name; ambiguity is an error.
+pub(crate) fn resolve_app(lk: &Latchkey, what: &str) -> Result<latchkey_core::AppView, Error> {
+    let apps = lk.list_apps()?;
+    let found: Vec<_> = apps.iter().filter(|a| a.id == what || a.name.eq_ignore_ascii_case(what)).collect();
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Error::NotFound(format!("no provider app {what:?}; `latchkey-cli apps` shows them"))),
+        _ => Err(Error::InvalidInput(format!("{what:?} names several provider apps; use an id"))),
+    }
+}
+
+pub(crate) fn fmt_time(now: i64, at: Option<i64>) -> String {
     match at {
         None => "-".into(),
         Some(t) if t <= now => "expired".into(),
@@ -190,18 +254,26 @@ fn fmt_time(now: i64, at: Option<i64>) -> String {
 }
 
 /// "10 minutes", "5 seconds" (minutes rounded).
-fn wait_words(secs: i64) -> String {
+pub(crate) fn wait_words(secs: i64) -> String {
     let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     if secs >= 60 { plural((secs + 30) / 60, "minute") } else { plural(secs, "second") }
 }
 
-fn status_word(c: &ConnectionView) -> &'static str {
-    match c.status {
+pub(crate) fn status_word(s: latchkey_core::Status) -> &'static str {
+    match s {
         latchkey_core::Status::Connected => "connected",
         latchkey_core::Status::Refreshing => "refreshing",
         latchkey_core::Status::NeedsReconnect => "needs-reconnect",
         latchkey_core::Status::RevocationPending => "revocation-pending",
         latchkey_core::Status::WaitingToSave => "waiting-to-save",
+    }
+}
+
+pub(crate) fn mode_word(m: RedirectMode) -> &'static str {
+    match m {
+        RedirectMode::DeepLink => "app-link",
+        RedirectMode::Loopback => "loopback",
+        RedirectMode::Paste => "paste",
     }
 }
 
@@ -226,11 +298,15 @@ async fn save_before_exit(lk: &Latchkey) -> Result<(), Error> {
     ))
 }
 
-fn print_json(v: &impl serde::Serialize) {
+pub(crate) fn print_json(v: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(v).expect("serialisable"));
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
+async fn run(cli: Cli) -> Result<(), Failure> {
+    // `doctor` diagnoses even what keeps Latchkey from opening (a damaged file, no data dir).
+    if let Command::Doctor(args) = &cli.command {
+        return doctor::run(args).await;
+    }
     let lk = Latchkey::open(&Config::from_env()?)?;
     let now = lk.now();
     match cli.command {
@@ -249,7 +325,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                         c.id,
                         c.app_name,
                         who,
-                        status_word(&c),
+                        status_word(c.status),
                         fmt_time(now, c.expires_at)
                     );
                 }
@@ -286,12 +362,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
             if out.pending {
-                return Err(Error::Http {
-                    what: "the revocation endpoint",
-                    status: 503,
-                    detail: Some("revocation pending".into()),
-                    retry_after: None,
-                });
+                return Err(Failure { code: exit::UNREACHABLE, message: Some("revocation pending".into()) });
             }
         }
         Command::Label { connection, label } => {
@@ -302,31 +373,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 None => eprintln!("{} has no label", v.id),
             }
         }
-        Command::Apps { json } => {
-            let apps = lk.list_apps()?;
-            if json {
-                print_json(&apps);
-            } else if apps.is_empty() {
-                eprintln!("No provider apps yet. Add one in the app's Settings.");
-            } else {
-                println!("{:<18} {:<14} {:<28} {:<10} CONNECTIONS", "ID", "PRESET", "NAME", "REDIRECT");
-                for a in apps {
-                    let mode = match a.redirect_mode {
-                        RedirectMode::DeepLink => "app-link",
-                        RedirectMode::Loopback => "loopback",
-                        RedirectMode::Paste => "paste",
-                    };
-                    println!(
-                        "{:<18} {:<14} {:<28} {:<10} {}",
-                        a.id,
-                        a.preset.as_str(),
-                        a.name,
-                        mode,
-                        a.connection_count
-                    );
-                }
-            }
-        }
+        Command::Apps(args) => apps::run(&lk, *args).await?,
+        Command::Status(args) => status::run(&lk, &args).await?,
         Command::Restore { start_empty, json } => {
             let done = if start_empty { lk.start_empty().await? } else { lk.restore_backup().await? };
             if json {
@@ -335,81 +383,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 eprintln!("{}", done.message);
             }
         }
-        Command::Connect { app, loopback, paste, no_browser, json } => {
-            let apps = lk.list_apps()?;
-            let found: Vec<_> = apps.iter().filter(|a| a.id == app || a.name.eq_ignore_ascii_case(&app)).collect();
-            let a = match found.as_slice() {
-                [one] => (*one).clone(),
-                [] => return Err(Error::NotFound(format!("no provider app {app:?}; `latchkey-cli apps` shows them"))),
-                _ => return Err(Error::InvalidInput(format!("{app:?} names several provider apps; use an id"))),
-            };
-            let mode = if paste {
-                RedirectMode::Paste
-            } else if loopback || a.redirect_mode == RedirectMode::DeepLink {
-                // The app link goes to the desktop app, not to this process.
-                RedirectMode::Loopback
-            } else {
-                a.redirect_mode
-            };
-            let mut events = lk.subscribe();
-            let start = lk.start_connect_as(&a.id, None, Some(mode)).await?;
-            eprintln!("Sign in at {} in your browser:", a.name);
-            println!("{}", start.authorize_url);
-            if !no_browser && open::that_detached(&start.authorize_url).is_err() {
-                eprintln!("(could not open a browser; open the link above yourself)");
-            }
-            let conn = if mode == RedirectMode::Paste {
-                eprint!("Paste the code the provider shows: ");
-                let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::Internal(e.to_string()))?;
-                lk.submit_code(&start.flow_id, &line).await?
-            } else {
-                // The listener stops the flow when it times out and says so as ConnectFinished;
-                // the extra seconds only guard against that event never coming.
-                let secs = (start.expires_at - lk.now()).max(1);
-                eprintln!("Waiting for the browser (up to {}; Ctrl-C to stop)…", wait_words(secs));
-                let wait = async {
-                    loop {
-                        match events.recv().await {
-                            Ok(Event::ConnectFinished { flow_id, result }) if flow_id == start.flow_id => {
-                                break result.map(|b| *b).map_err(|e| match e.code {
-                                    ErrorCode::Network => Error::Http {
-                                        what: "the provider",
-                                        status: 503,
-                                        detail: Some(e.message),
-                                        retry_after: None,
-                                    },
-                                    ErrorCode::NotFound => Error::NotFound(e.message),
-                                    _ => Error::Flow(e.message),
-                                });
-                            }
-                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                            Err(_) => break Err(Error::Internal("lost track of the sign-in".into())),
-                        }
-                    }
-                };
-                match tokio::time::timeout(std::time::Duration::from_secs(secs as u64 + 5), wait).await {
-                    Ok(r) => r?,
-                    Err(_) => {
-                        lk.cancel_connect(&start.flow_id);
-                        return Err(Error::Flow(format!(
-                            "the sign-in was not completed within {} and was stopped; start again",
-                            wait_words(secs)
-                        )));
-                    }
-                }
-            };
-            if json {
-                print_json(&conn);
-            } else {
-                eprintln!(
-                    "Connected {} ({}) as {}",
-                    conn.name.as_deref().unwrap_or("-"),
-                    conn.email.as_deref().unwrap_or("-"),
-                    conn.id
-                );
-            }
-        }
+        Command::Connect(args) => connect::run(&lk, args).await?,
+        Command::Doctor(_) | Command::Completions { .. } | Command::Man => unreachable!("handled above"),
     }
     Ok(())
 }
