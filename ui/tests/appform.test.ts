@@ -69,6 +69,7 @@ describe('provider app form', () => {
           tokenUrl: null,
           revocationUrl: null,
           userinfoUrl: null,
+          deviceAuthorizationUrl: null,
           authMethod: null,
           loopbackPort: null,
         },
@@ -158,6 +159,10 @@ describe('provider app form', () => {
     expect(await screen.findByText(/or its authorization and token endpoints below/)).toBeTruthy();
     await setValue('app-authorize-url', 'https://id.example.com/authorize');
     await setValue('app-token-url', 'https://id.example.com/token');
+    await setValue('app-device-url', 'http://id.example.com/device');
+    await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect(el('app-device-url').getAttribute('aria-invalid')).toBe('true');
+    await setValue('app-device-url', '');
     await setValue('app-auth-method', 'client_secret_basic');
     await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(onsaved).toHaveBeenCalled());
@@ -166,6 +171,7 @@ describe('provider app form', () => {
     expect(input.authorizeUrl).toBe('https://id.example.com/authorize');
     expect(input.tokenUrl).toBe('https://id.example.com/token');
     expect(input.authMethod).toBe('client_secret_basic');
+    expect(input.deviceAuthorizationUrl).toBeNull();
   });
 
   test('every preset can override its endpoints (Advanced)', async () => {
