@@ -196,6 +196,8 @@ async fn generic_asks_for_the_scopes_discovery_offers_by_default() {
     let w = world("generic");
     let d = w.lk.discover_provider(PresetId::Generic, &w.provider.url).await.unwrap();
     assert_eq!(d.default_scopes.as_deref(), Some("openid profile email offline_access"));
+    // The test provider's generic profile offers the device grant (RFC 8628) too.
+    assert!(d.device_authorization_url.is_some(), "{d:?}");
     let mut input = app_input(&w, PresetId::Generic, RedirectMode::DeepLink, "");
     input.scopes = None;
     let app = w.lk.save_app(input).await.unwrap();

@@ -211,6 +211,8 @@ pub struct DiscoveryView {
     pub revocation_url: Option<Url>,
     /// Userinfo endpoint.
     pub userinfo_url: Option<Url>,
+    /// RFC 8628 device authorization endpoint ("sign in on another device").
+    pub device_authorization_url: Option<Url>,
     /// Token-endpoint client authentication it supports (ours, preferred first).
     pub auth_method: Option<AuthMethod>,
     /// Generic: what Latchkey will ask for by default (`openid profile email offline_access`
@@ -790,6 +792,7 @@ impl Latchkey {
             token_url: m.token_endpoint.clone(),
             revocation_url: m.revocation_endpoint.clone(),
             userinfo_url: m.userinfo_endpoint.clone(),
+            device_authorization_url: m.device_authorization_endpoint.clone(),
             auth_method: m.auth_method,
             default_scopes: (preset == PresetId::Generic).then(|| m.default_scopes()).filter(|s| !s.is_empty()),
             scopes_supported: m.scopes_supported,

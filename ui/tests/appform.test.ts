@@ -230,6 +230,7 @@ describe('provider app form', () => {
       tokenUrl: 'https://id.example.com/token',
       revocationUrl: null,
       userinfoUrl: 'https://id.example.com/userinfo',
+      deviceAuthorizationUrl: 'https://id.example.com/device',
       authMethod: 'client_secret_basic',
       defaultScopes: 'openid profile email offline_access',
       scopesSupported: ['openid', 'profile', 'email', 'offline_access', 'admin'],
@@ -244,6 +245,7 @@ describe('provider app form', () => {
     expect(be.callsOf('discover_provider')).toEqual([{ preset: 'generic', baseUrl: 'https://id.example.com' }]);
     expect(screen.getByTestId('discovery-found').textContent).toContain('https://id.example.com');
     expect(el('app-token-url').placeholder).toBe('https://id.example.com/token');
+    expect(el('app-device-url').placeholder).toBe('https://id.example.com/device');
     expect(el<HTMLSelectElement>('app-auth-method').options[0].textContent).toContain('from the server’s metadata');
   });
 });

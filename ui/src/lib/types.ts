@@ -70,6 +70,7 @@ export interface Discovery {
   tokenUrl: string | null;
   revocationUrl: string | null;
   userinfoUrl: string | null;
+  deviceAuthorizationUrl: string | null;
   authMethod: AuthMethod | null;
   /** Generic: the scopes Latchkey asks for by default. */
   defaultScopes: string | null;
