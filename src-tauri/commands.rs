@@ -67,11 +67,12 @@ pub fn list_connections(lk: State<'_, Latchkey>) -> Result<Vec<ConnectionView>> 
 }
 
 /// Opens a URL in the system browser. In builds with the `test-hooks` feature (end-to-end
-/// tests) and `LATCHKEY_OPEN_URL_LOG` set, the URL is appended to that file instead: the test
-/// plays the browser.
+/// tests) and `LATCHKEY_OPEN_URL_LOG` set ([`latchkey_core::config::ShellSwitches`]), the URL
+/// is appended to that file instead: the test plays the browser.
 pub(crate) fn open_in_browser(app: &AppHandle, url: &str) -> std::result::Result<(), ErrorView> {
     #[cfg(feature = "test-hooks")]
-    if let Some(path) = std::env::var_os("LATCHKEY_OPEN_URL_LOG") {
+    if let Some(path) = tauri::Manager::try_state::<Latchkey>(app).and_then(|lk| lk.config().shell.open_url_log.clone())
+    {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -169,7 +170,7 @@ pub fn get_settings(lk: State<'_, Latchkey>) -> Result<Settings> {
 #[tauri::command]
 pub async fn save_settings(lk: State<'_, Latchkey>, settings: Settings) -> Result<Settings> {
     let saved = lk.save_settings(settings).await.map_err(err)?;
-    latchkey_core::desktop::apply_autostart(saved.autostart_agent);
+    latchkey_core::desktop::apply_autostart(saved.autostart_agent, lk.config().autostart_allowed);
     Ok(saved)
 }
 

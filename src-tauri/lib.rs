@@ -177,9 +177,8 @@ pub fn run() {
             log::info!("data in {}", config.data_dir.display());
             // `make demo` only: builds without the `test-hooks` feature ignore the variable.
             #[cfg(feature = "test-hooks")]
-            if let Ok(url) = std::env::var("LATCHKEY_DEMO_PROVIDER") {
-                let profile = std::env::var("LATCHKEY_DEMO_PROFILE").unwrap_or_default();
-                tauri::async_runtime::block_on(demo::seed(&lk, &url, &profile))?;
+            if let Some((url, profile)) = &config.shell.demo_provider {
+                tauri::async_runtime::block_on(demo::seed(&lk, url, profile))?;
             }
             forward_events(app.handle(), &lk);
             // Other processes (the agent, latchkey-cli) change the store: show it live.
@@ -191,7 +190,7 @@ pub fn run() {
             }
             background::start(&lk);
             if let Ok(settings) = lk.settings() {
-                latchkey_core::desktop::apply_autostart(settings.autostart_agent);
+                latchkey_core::desktop::apply_autostart(settings.autostart_agent, config.autostart_allowed);
             }
             let launch = latchkey_core::launch::parse(&std::env::args().collect::<Vec<_>>());
             let handle = app.handle().clone();
@@ -204,7 +203,7 @@ pub fn run() {
             app.manage(lk);
             // On Linux (and Windows in development) the scheme is registered at run time.
             #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
-            if std::env::var_os("LATCHKEY_NO_SCHEME_REGISTRATION").is_none()
+            if !config.shell.no_scheme_registration
                 && let Err(e) = app.deep_link().register_all()
             {
                 log::warn!("could not register the app.latchkey: URL scheme: {e}");

@@ -60,9 +60,6 @@ pub fn notify_damaged_data(path: &std::path::Path, backup_available: bool) {
 /// Shows a notification off the caller's thread; activating it starts the app with `open_args`
 /// (forwarded to a running instance). `about` names it in the log if it cannot be shown.
 fn show(summary: String, body: String, icon: &'static str, open_args: Vec<String>, about: String) {
-    if std::env::var_os("LATCHKEY_NO_NOTIFICATIONS").is_some() {
-        return;
-    }
     std::thread::spawn(move || {
         let mut n = notify_rust::Notification::new();
         n.appname("Latchkey").summary(&summary).body(&body).icon(icon);
@@ -96,19 +93,9 @@ fn launcher() -> Result<auto_launch::AutoLaunch> {
         .map_err(|e| Error::Internal(format!("start at login: {e}")))
 }
 
-/// Whether this build may register itself to start at login: release builds, unless
-/// `LATCHKEY_NO_AUTOSTART` is set; development builds only with `LATCHKEY_AUTOSTART=1` (so
-/// `make demo` never leaves a login item pointing into `target/`).
-pub fn autostart_allowed() -> bool {
-    if std::env::var_os("LATCHKEY_NO_AUTOSTART").is_some() {
-        return false;
-    }
-    !cfg!(debug_assertions) || std::env::var("LATCHKEY_AUTOSTART").is_ok_and(|v| v == "1")
-}
-
-/// Applies the "start at login" setting where allowed.
-pub fn apply_autostart(enabled: bool) {
-    if autostart_allowed() && autostart_enabled() != enabled {
+/// Applies the "start at login" setting where this build may ([`crate::Config::autostart_allowed`]).
+pub fn apply_autostart(enabled: bool, allowed: bool) {
+    if allowed && autostart_enabled() != enabled {
         match set_autostart(enabled) {
             Ok(()) => log::info!("start at login: {}", if enabled { "on" } else { "off" }),
             Err(e) => log::warn!("{e}"),

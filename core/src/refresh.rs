@@ -605,7 +605,7 @@ impl Latchkey {
                 Ok((terminal && was != Status::NeedsReconnect && notify).then_some(who))
             })
             .await?;
-        if let Some(who) = newly_dead {
+        if let Some(who) = newly_dead.filter(|_| self.config().notifications) {
             crate::desktop::notify_needs_reconnect(connection_id, &who, &e.to_string());
         }
         self.emit(Event::ConnectionsChanged);

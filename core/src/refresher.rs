@@ -205,7 +205,7 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
             }
             // Damaged data: said once (log, notification), then wait for the file to change.
             Err(e @ Error::DamagedData { .. }) => {
-                crate::recovery::report_damaged(&e);
+                crate::recovery::report_damaged(&e, lk.config().notifications);
                 mono + secs(MAX_SLEEP_SECS)
             }
             Err(e) => {

@@ -38,7 +38,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    init_log(&config.data_dir.join("logs"));
+    init_log(&config.data_dir.join("logs"), config.log_level);
     let lock = match std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| e.to_string())
         .and_then(|()| InstanceLock::try_acquire(&config.data_dir).map_err(|e| e.to_string()))
@@ -159,9 +159,9 @@ fn utc(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
-/// Logs at `LATCHKEY_LOG` level (default info) to the log file, and to stderr when that is a
+/// Logs at `level` ([`Config::log_level`]) to the log file, and to stderr when that is a
 /// terminal (the app starts the agent with stderr on /dev/null). Panics are logged too.
-fn init_log(dir: &std::path::Path) {
+fn init_log(dir: &std::path::Path, level: log::LevelFilter) {
     struct Logger {
         level: log::LevelFilter,
         file: std::sync::Mutex<FileLog>,
@@ -186,7 +186,6 @@ fn init_log(dir: &std::path::Path) {
         fn flush(&self) {}
     }
     use std::io::IsTerminal as _;
-    let level = std::env::var("LATCHKEY_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(log::LevelFilter::Info);
     let logger =
         Logger { level, file: std::sync::Mutex::new(FileLog::open(dir)), stderr: std::io::stderr().is_terminal() };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
