@@ -19,12 +19,15 @@ pub const EV_CONNECTIONS_CHANGED: &str = "latchkey://connections-changed";
 /// A message for the notice banner.
 pub const EV_NOTICE: &str = "latchkey://notice";
 /// Open a connection's detail.
-pub const EV_SHOW_CONNECTION: &str = "latchkey://show-connection";
-
+/// Something for the window to say or do: a message (`info` / `error`), or `show` a
+/// connection (a notification was activated).
 #[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Notice {
     level: &'static str,
     message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_id: Option<String>,
 }
 
 /// Notices that arrive before the page listens (a redirect that started the app) wait here
@@ -71,7 +74,7 @@ fn handle_url(app: &AppHandle, url: String) {
             // A redirect that belongs to no sign-in changed nothing: say so.
             Err(Error::UnknownCallback(message)) => {
                 log::warn!("ignored a redirect that matches no sign-in");
-                notice(&app, Notice { level: "error", message });
+                notice(&app, Notice { level: "error", message, connection_id: None });
             }
             // Failures of a matched sign-in reach the UI as its connect-finished event.
             Err(e) => log::warn!("sign-in failed: {}", e.code()),
@@ -80,9 +83,10 @@ fn handle_url(app: &AppHandle, url: String) {
 }
 
 /// `--show-connection=ID` (a notification was activated): open that connection's detail.
+/// Through the notice queue: a connection to show at start-up waits until the page listens.
 fn show_connections(app: &AppHandle, ids: &[String]) {
     for id in ids {
-        let _ = app.emit(EV_SHOW_CONNECTION, serde_json::json!({ "id": id }));
+        notice(app, Notice { level: "show", message: String::new(), connection_id: Some(id.clone()) });
     }
 }
 
@@ -194,12 +198,7 @@ pub fn run() {
             }
             let launch = latchkey_core::launch::parse(&std::env::args().collect::<Vec<_>>());
             let handle = app.handle().clone();
-            let ids = launch.show_connections.clone();
-            tauri::async_runtime::spawn(async move {
-                // Let the page subscribe first.
-                tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-                show_connections(&handle, &ids);
-            });
+            show_connections(&handle, &launch.show_connections);
             app.manage(lk);
             // On Linux (and Windows in development) the scheme is registered at run time.
             #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]

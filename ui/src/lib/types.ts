@@ -260,9 +260,11 @@ export interface ConnectFinished {
   error?: ApiError;
 }
 
+/** Something for the window to say, or (`show`) a connection to open: a notification was activated. */
 export interface Notice {
-  level: 'info' | 'error';
+  level: 'info' | 'error' | 'show';
   message: string;
+  connectionId?: string;
 }
 
 /** The metadata file's state: a damaged file opens the window on the recovery screen. */
