@@ -130,10 +130,7 @@ pub fn cancel_device(lk: State<'_, Latchkey>, flow_id: String) {
 
 #[tauri::command]
 pub fn open_external(app: AppHandle, url: String) -> Result<()> {
-    let parsed = url::Url::parse(&url).map_err(|_| err(Error::InvalidInput("not a link".into())))?;
-    if parsed.scheme() != "https" {
-        return Err(err(Error::InvalidInput("only https links are opened".into())));
-    }
+    let parsed = latchkey_core::desktop::external_link(&url).map_err(err)?;
     app.opener().open_url(parsed.as_str(), None::<&str>).map_err(|e| err(Error::Internal(e.to_string())))
 }
 
