@@ -93,6 +93,7 @@ fn show_connections(app: &AppHandle, ids: &[String]) {
 /// Forwards core events to the window.
 fn forward_events(app: &AppHandle, lk: &Latchkey) {
     let mut rx = lk.subscribe();
+    let notifications = lk.config().notifications;
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         loop {
@@ -113,6 +114,12 @@ fn forward_events(app: &AppHandle, lk: &Latchkey) {
                 // The window tells recoveries from the list it reloads (the agent, another
                 // process, may be the one that saw it).
                 Ok(Event::Recovered { .. }) => {}
+                // This process refreshes (no agent runs) or connected: it shows what core tells.
+                Ok(Event::Notify(n)) => {
+                    if notifications {
+                        latchkey_core::desktop::show_notification(&n);
+                    }
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     let _ = app.emit(EV_CONNECTIONS_CHANGED, serde_json::json!({}));
                 }

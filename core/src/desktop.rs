@@ -4,6 +4,17 @@
 
 use crate::error::{Error, Result};
 
+/// Shows what core asked to tell ([`crate::service::Event::Notify`]): the agent and the app
+/// call this for each such event, unless [`crate::Config::notifications`] is off.
+pub fn show_notification(n: &crate::service::Notification) {
+    use crate::service::Notification as N;
+    match n {
+        N::NeedsReconnect { connection_id, who, reason } => notify_needs_reconnect(connection_id, who, reason),
+        N::Recovered { connection_id, who, was } => notify_recovered(connection_id, who, *was),
+        N::DataDamaged { path, backup_available } => notify_damaged_data(path, *backup_available),
+    }
+}
+
 /// The argument that makes the app open a connection's detail (forwarded to the running
 /// instance by the single-instance plugin).
 pub const SHOW_CONNECTION_ARG: &str = "--show-connection=";
@@ -16,8 +27,7 @@ fn app_binary() -> Option<std::path::PathBuf> {
 }
 
 /// Shows "Reconnect …" through the desktop's notification service, off the caller's thread;
-/// failures (no notification service) are logged, never fatal. `LATCHKEY_NO_NOTIFICATIONS`
-/// turns it off.
+/// failures (no notification service) are logged, never fatal.
 pub fn notify_needs_reconnect(connection_id: &str, who: &str, reason: &str) {
     show(
         format!("Reconnect {who}"),
@@ -30,7 +40,7 @@ pub fn notify_needs_reconnect(connection_id: &str, who: &str, reason: &str) {
 
 /// Shows "… works again" when a connection that needed reconnecting, or waited for a locked
 /// keychain, is fine again — the good news, told like the bad. Off the caller's thread;
-/// failures are logged. `LATCHKEY_NO_NOTIFICATIONS` turns it off.
+/// failures are logged.
 pub fn notify_recovered(connection_id: &str, who: &str, was: crate::Status) {
     let body = match was {
         crate::Status::WaitingToSave => "The keychain is unlocked again: the refreshed sign-in is saved.",
@@ -47,7 +57,7 @@ pub fn notify_recovered(connection_id: &str, who: &str, was: crate::Status) {
 
 /// Shows "Latchkey's data file is damaged" through the desktop's notification service, off
 /// the caller's thread; activating it opens the app on its recovery screen. Failures are
-/// logged, never fatal. `LATCHKEY_NO_NOTIFICATIONS` turns it off.
+/// logged, never fatal.
 pub fn notify_damaged_data(path: &std::path::Path, backup_available: bool) {
     let what = if backup_available { "restore the last good copy" } else { "start empty" };
     let body = format!(

@@ -93,8 +93,8 @@ static REPORTED: Mutex<Option<(std::path::PathBuf, u64)>> = Mutex::new(None);
 /// For background refreshers that find the metadata damaged: logs it and shows one desktop
 /// notification — once per damaged file (a new damage is reported again), however often it
 /// is re-checked. Returns whether this call reported it.
-pub fn report_damaged(e: &Error, notify: bool) -> bool {
-    let Error::DamagedData { path, backup_available, .. } = e else {
+pub fn report_damaged(e: &Error) -> bool {
+    let Error::DamagedData { path, .. } = e else {
         log::error!("cannot read the metadata: {e}");
         return true;
     };
@@ -108,8 +108,5 @@ pub fn report_damaged(e: &Error, notify: bool) -> bool {
     *last = Some(key);
     drop(last);
     log::error!("{e} Background refresh waits until it is fixed (open Latchkey, or run `latchkey-cli restore`).");
-    if notify {
-        crate::desktop::notify_damaged_data(path, *backup_available);
-    }
     true
 }

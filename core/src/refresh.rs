@@ -605,8 +605,9 @@ impl Latchkey {
                 Ok((terminal && was != Status::NeedsReconnect && notify).then_some(who))
             })
             .await?;
-        if let Some(who) = newly_dead.filter(|_| self.config().notifications) {
-            crate::desktop::notify_needs_reconnect(connection_id, &who, &e.to_string());
+        if let Some(who) = newly_dead {
+            let (connection_id, reason) = (connection_id.to_owned(), e.to_string());
+            self.emit(Event::Notify(crate::service::Notification::NeedsReconnect { connection_id, who, reason }));
         }
         self.emit(Event::ConnectionsChanged);
         Ok(())

@@ -2,6 +2,7 @@
 //! Tauri shell are a few lines each around these methods.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use secrecy::SecretString;
@@ -48,6 +49,39 @@ pub enum Event {
         who: String,
         /// What it was before.
         was: Status,
+    },
+    /// Something the person asked to hear about even with the window closed (Settings →
+    /// notifications): the shells (agent, app) show it as a desktop notification.
+    Notify(Notification),
+}
+
+/// What a desktop notification says (core decides what and whether; the shells show it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// A connection newly needs reconnecting.
+    NeedsReconnect {
+        /// Which connection.
+        connection_id: String,
+        /// Its account, as people read it.
+        who: String,
+        /// Why, in plain words.
+        reason: String,
+    },
+    /// A connection that needed reconnecting, or waited for the keychain, works again.
+    Recovered {
+        /// Which connection.
+        connection_id: String,
+        /// Its account.
+        who: String,
+        /// What it was before.
+        was: Status,
+    },
+    /// The metadata file is damaged; background refresh waits.
+    DataDamaged {
+        /// The file.
+        path: PathBuf,
+        /// Whether a last good copy exists.
+        backup_available: bool,
     },
 }
 
@@ -487,8 +521,9 @@ impl Latchkey {
     /// "Reconnect …" notification in `refresh::record_failure`).
     pub(crate) fn announce_recovery(&self, connection_id: &str, who: String, was: Status, notify: bool) {
         log::info!("connection {connection_id} works again (was {was:?})");
-        if notify && self.inner.config.notifications {
-            crate::desktop::notify_recovered(connection_id, &who, was);
+        if notify {
+            let (connection_id, who) = (connection_id.to_owned(), who.clone());
+            self.emit(Event::Notify(Notification::Recovered { connection_id, who, was }));
         }
         self.emit(Event::Recovered { connection_id: connection_id.to_owned(), who, was });
     }

@@ -139,3 +139,33 @@ async fn every_revoke_outcome() {
     assert_eq!(w.lk.list_connections().unwrap().len(), 1);
     assert!(w.vault.get(&connection_key(&c.id)).unwrap().is_some());
 }
+
+#[tokio::test]
+async fn a_dead_refresh_token_asks_the_shells_to_notify_once() {
+    let w = world();
+    let dead = r#"{"error":"invalid_grant","error_description":"expired"}"#;
+    let (base, _seen) = script(vec![(200, TOKENS), (200, ME), (400, dead)]).await;
+    let app = generic_app(&w, &base, None).await;
+    let c = sign_in(&w, &app).await.unwrap();
+    let mut events = w.lk.subscribe();
+    let err = w.lk.refresh(&c.id).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NeedsReconnect);
+    let mut told = vec![];
+    while let Ok(e) = events.try_recv() {
+        if let latchkey_core::Event::Notify(n) = e {
+            told.push(n);
+        }
+    }
+    assert_eq!(
+        told,
+        [latchkey_core::service::Notification::NeedsReconnect {
+            connection_id: c.id.clone(),
+            who: "alice@example.com".into(),
+            reason: err.to_string(),
+        }]
+    );
+    // Already broken: asking again tells nobody again.
+    let mut events = w.lk.subscribe();
+    assert!(w.lk.refresh(&c.id).await.is_err());
+    assert!(!std::iter::from_fn(|| events.try_recv().ok()).any(|e| matches!(e, latchkey_core::Event::Notify(_))));
+}

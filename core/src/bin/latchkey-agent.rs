@@ -64,6 +64,20 @@ fn main() -> std::process::ExitCode {
             }
         };
         let _watch = lk.watch_store().map_err(|e| log::warn!("{e}")).ok();
+        // Core says what to tell; the agent shows it (while the window is closed, nobody else
+        // would).
+        if lk.config().notifications {
+            let mut events = lk.subscribe();
+            tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(latchkey_core::Event::Notify(n)) => latchkey_core::desktop::show_notification(&n),
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
         tokio::spawn(async move {
