@@ -6,7 +6,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::http;
-use crate::provider::{AuthMethod, PresetId, RevocationStyle, check_endpoint, join};
+use crate::provider::{AuthMethod, RevocationStyle, check_endpoint, join};
 use crate::store::ProviderApp;
 
 /// How to revoke a connection of an app.
@@ -319,7 +319,9 @@ pub fn apply_metadata(app: &mut ProviderApp, m: &Metadata) {
     if app.token_url.is_none() {
         app.token_url = m.token_endpoint.clone();
     }
-    if app.revocation_url.is_none() && app.preset != PresetId::Fusio {
+    // A preset with its own way to revoke (Fusio's bearer revoke) keeps it.
+    let own_revoke = matches!(app.preset.preset().revocation, RevocationStyle::FusioBearer(_));
+    if app.revocation_url.is_none() && !own_revoke {
         app.revocation_url = m.revocation_endpoint.clone();
     }
     if app.userinfo_url.is_none() {
@@ -330,7 +332,7 @@ pub fn apply_metadata(app: &mut ProviderApp, m: &Metadata) {
     }
     app.issuer = m.issuer.clone();
     app.iss_required = m.iss_parameter_supported;
-    if app.preset == PresetId::Generic {
+    if app.preset.preset().discovery_decides {
         app.auth_method = m.auth_method;
     }
 }
@@ -338,6 +340,7 @@ pub fn apply_metadata(app: &mut ProviderApp, m: &Metadata) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::PresetId;
     use crate::provider::RedirectMode;
 
     fn app(preset: PresetId, base: Option<&str>) -> ProviderApp {

@@ -91,17 +91,14 @@ pub struct OAuthError {
 
 impl OAuthError {
     /// Whether this error means the refresh token (or the grant behind it) is dead for good:
-    /// `invalid_grant` (RFC 6749 §5.2) and Fusio's `invalid_request` "Refresh token is
-    /// expired" / "Invalid refresh token". (`invalid_client` is the app's problem, not the
-    /// grant's: see [`OAuthError::is_client_rejected`].)
-    pub fn is_terminal_for_refresh(&self) -> bool {
-        match self.error.as_str() {
-            "invalid_grant" => true,
-            "invalid_request" => {
-                self.description.as_deref().map(|d| d.to_ascii_lowercase().contains("refresh token")).unwrap_or(false)
-            }
-            _ => false,
-        }
+    /// `invalid_grant` (RFC 6749 §5.2), or one of a provider's own ways of saying so — `also`,
+    /// pairs of error code and a fragment of its description, from the preset table (Fusio's
+    /// `invalid_request` "Refresh token is expired"). (`invalid_client` is the app's problem,
+    /// not the grant's: see [`OAuthError::is_client_rejected`].)
+    pub fn is_terminal_for_refresh(&self, also: &[(&str, &str)]) -> bool {
+        let description = self.description.as_deref().unwrap_or("").to_ascii_lowercase();
+        self.error == "invalid_grant"
+            || also.iter().any(|(code, fragment)| self.error == *code && description.contains(fragment))
     }
 
     /// Whether the provider rejected the client itself (RFC 6749 §5.2 `invalid_client`,
@@ -331,12 +328,14 @@ mod tests {
 
     #[test]
     fn terminal_refresh_errors() {
-        assert!(oauth("invalid_grant", None).is_terminal_for_refresh());
-        assert!(oauth("invalid_request", Some("Refresh token is expired")).is_terminal_for_refresh());
-        assert!(oauth("invalid_request", Some("Invalid refresh token")).is_terminal_for_refresh());
-        assert!(!oauth("invalid_request", Some("Missing parameter")).is_terminal_for_refresh());
-        assert!(!oauth("temporarily_unavailable", None).is_terminal_for_refresh());
-        assert!(!oauth("invalid_client", None).is_terminal_for_refresh());
+        let fusio = crate::PresetId::Fusio.preset().terminal_refresh_errors;
+        assert!(oauth("invalid_grant", None).is_terminal_for_refresh(&[]));
+        assert!(oauth("invalid_request", Some("Refresh token is expired")).is_terminal_for_refresh(fusio));
+        assert!(oauth("invalid_request", Some("Invalid refresh token")).is_terminal_for_refresh(fusio));
+        assert!(!oauth("invalid_request", Some("Invalid refresh token")).is_terminal_for_refresh(&[]));
+        assert!(!oauth("invalid_request", Some("Missing parameter")).is_terminal_for_refresh(fusio));
+        assert!(!oauth("temporarily_unavailable", None).is_terminal_for_refresh(fusio));
+        assert!(!oauth("invalid_client", None).is_terminal_for_refresh(fusio));
         assert!(oauth("invalid_client", None).is_client_rejected());
         assert!(oauth("unauthorized_client", None).is_client_rejected());
         assert!(!oauth("invalid_grant", None).is_client_rejected());

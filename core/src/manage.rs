@@ -11,7 +11,7 @@ use crate::api::{self, Grant, Memento, Profile};
 use crate::endpoints::Revocation;
 use crate::error::{Error, Result};
 use crate::oauth::{self, Client, Revoked};
-use crate::provider::PresetId;
+use crate::provider::Extras;
 use crate::refresh::{Want, forget_lock};
 use crate::service::{ConnectionView, ErrorView, Event, Latchkey, view};
 use crate::store::{RefreshLogEntry, Settings, Status};
@@ -90,8 +90,8 @@ impl Latchkey {
                 async move { api::fetch_profile(&http, &e, preset.profile_style, &t).await }
             })
             .await;
-        let (mementos, grants, extras_error) = match app.preset {
-            PresetId::Rememberizer => match self
+        let (mementos, grants, extras_error) = match preset.extras {
+            Extras::Mementos => match self
                 .with_token(connection_id, |t| {
                     let (http, e) = (http.clone(), endpoints.clone());
                     async move { api::mementos(&http, &e, &t).await }
@@ -101,7 +101,7 @@ impl Latchkey {
                 Ok(m) => (Some(m), None, None),
                 Err(e) => (None, None, Some(ErrorView::from(&e))),
             },
-            PresetId::Fusio => match self
+            Extras::Grants => match self
                 .with_token(connection_id, |t| {
                     let (http, e) = (http.clone(), endpoints.clone());
                     async move { api::grants(&http, &e, &t).await }
@@ -111,7 +111,7 @@ impl Latchkey {
                 Ok(g) => (None, Some(g), None),
                 Err(e) => (None, None, Some(ErrorView::from(&e))),
             },
-            _ => (None, None, None),
+            Extras::None => (None, None, None),
         };
         let data = self.load()?;
         let conn = data.connection(connection_id)?;
@@ -146,8 +146,8 @@ impl Latchkey {
     pub async fn revoke_grant(&self, connection_id: &str, grant_id: &str) -> Result<()> {
         let data = self.load()?;
         let app = data.app(&data.connection(connection_id)?.app_id)?.clone();
-        if app.preset != PresetId::Fusio {
-            return Err(Error::InvalidInput("only Fusio has app grants to revoke".into()));
+        if app.preset.preset().extras != Extras::Grants {
+            return Err(Error::InvalidInput(format!("{} has no app grants to revoke", app.name)));
         }
         let endpoints = app.endpoints()?;
         let http = self.inner.http.clone();

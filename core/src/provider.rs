@@ -118,6 +118,18 @@ pub enum RevocationStyle {
     None,
 }
 
+/// What a connection's detail shows beside the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Extras {
+    /// Nothing more.
+    None,
+    /// Rememberizer's mementos (what the person let the app use).
+    Mementos,
+    /// Fusio's app grants of the account (each revocable at Fusio).
+    Grants,
+}
+
 /// Where the account profile is and how to read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProfileStyle {
@@ -170,6 +182,20 @@ pub struct Preset {
     pub scope_labels: &'static [(&'static str, &'static str)],
     /// Help shown on the provider-app form.
     pub help: &'static str,
+    /// What the connection detail shows beside the profile.
+    pub extras: Extras,
+    /// The redirect URI a paste-the-code sign-in sends: the out-of-band URI, or none at all
+    /// (Fusio shows the code when no redirect URI is given).
+    pub paste_redirect_uri: Option<&'static str>,
+    /// Whether the provider requires a client secret (public clients are allowed only where it
+    /// does not).
+    pub client_secret_required: bool,
+    /// Discovery decides the client authentication and the default scopes (servers the preset
+    /// knows nothing else about).
+    pub discovery_decides: bool,
+    /// The provider's own ways of saying a refresh token is dead, besides `invalid_grant`: an
+    /// error code and a fragment of its description (lower case).
+    pub terminal_refresh_errors: &'static [(&'static str, &'static str)],
 }
 
 static REMEMBERIZER: Preset = Preset {
@@ -195,6 +221,11 @@ static REMEMBERIZER: Preset = Preset {
         ("offline_access", "Stay connected while you are away"),
     ],
     help: "Register an app in Rememberizer under Developer → Registered apps, with the redirect URI below. The consent page lets you pick which mementos the app may use.",
+    extras: Extras::Mementos,
+    paste_redirect_uri: Some(OOB_REDIRECT),
+    client_secret_required: true,
+    discovery_decides: false,
+    terminal_refresh_errors: &[],
 };
 
 static TEXTMASTER: Preset = Preset {
@@ -221,6 +252,11 @@ static TEXTMASTER: Preset = Preset {
         ("user:write", "Change your profile"),
     ],
     help: "Register an OAuth app in TextMaster with the redirect URI below. With “Paste the code”, register urn:ietf:wg:oauth:2.0:oob: TextMaster then shows the code instead of redirecting.",
+    extras: Extras::None,
+    paste_redirect_uri: Some(OOB_REDIRECT),
+    client_secret_required: true,
+    discovery_decides: false,
+    terminal_refresh_errors: &[],
 };
 
 static FUSIO: Preset = Preset {
@@ -242,6 +278,11 @@ static FUSIO: Preset = Preset {
     manage_url: None,
     scope_labels: &[("consumer", "Use the consumer API as you"), ("backend", "Administer the instance")],
     help: "Fusio is self-hosted: give the base URL of your instance. Register an app in the Fusio developer portal whose URL has the host 127.0.0.1 (Fusio then accepts any loopback port), or use “Paste the code”.",
+    extras: Extras::Grants,
+    paste_redirect_uri: None,
+    client_secret_required: true,
+    discovery_decides: false,
+    terminal_refresh_errors: &[("invalid_request", "refresh token")],
 };
 
 static GENERIC: Preset = Preset {
@@ -267,6 +308,11 @@ static GENERIC: Preset = Preset {
         ("offline_access", "Stay connected while you are away"),
     ],
     help: "Any RFC 6749 provider. Give its base URL: Latchkey reads /.well-known/oauth-authorization-server (or openid-configuration) when the provider publishes it; otherwise enter the endpoint URLs.",
+    extras: Extras::None,
+    paste_redirect_uri: Some(OOB_REDIRECT),
+    client_secret_required: false,
+    discovery_decides: true,
+    terminal_refresh_errors: &[],
 };
 
 impl Preset {
@@ -284,7 +330,7 @@ impl Preset {
     /// server address: a preset without fixed paths of its own (Generic) needs the address
     /// only to discover or derive them.
     pub fn endpoints_suffice(&self) -> bool {
-        self.discovery && self.default_base.is_none() && self.profile_style == ProfileStyle::UserInfo
+        self.discovery_decides
     }
 }
 

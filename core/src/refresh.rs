@@ -294,7 +294,7 @@ impl Latchkey {
                 self.record_failure(connection_id, &e, false).await?;
                 Err(e)
             }
-            Err(e) if let Some((reason, what)) = terminal_refresh_error(&e) => {
+            Err(e) if let Some((reason, what)) = terminal_refresh_error(&e, app.preset.preset()) => {
                 // Final only if nobody stored a newer set meanwhile (a process that broke the
                 // lock, or a reconnect): re-read the keychain under the lock.
                 if let Ok(again) = self.keychain_tokens(connection_id).await
@@ -676,9 +676,11 @@ fn busy() -> Error {
 /// show and a short tag for the log (never a token): an OAuth error that says so, or a bare
 /// HTTP 400 / 401 without a usable OAuth error body (servers that answer a dead refresh token
 /// that way would otherwise be retried for ever while the connection claims to be fine).
-fn terminal_refresh_error(e: &Error) -> Option<(String, String)> {
+fn terminal_refresh_error(e: &Error, preset: &crate::provider::Preset) -> Option<(String, String)> {
     match e {
-        Error::OAuth(o) if o.is_terminal_for_refresh() => Some((o.plain(), o.error.clone())),
+        Error::OAuth(o) if o.is_terminal_for_refresh(preset.terminal_refresh_errors) => {
+            Some((o.plain(), o.error.clone()))
+        }
         Error::Http { status: status @ (400 | 401), .. } => Some((
             format!("the provider refused the refresh (HTTP {status}, no explanation)"),
             format!("HTTP {status}"),

@@ -19,7 +19,7 @@ use crate::flow::{FlowRequest, Flows, PendingFlow};
 use crate::loopback::{Answer, Loopback, browser_page};
 use crate::oauth::{self, Client};
 use crate::provider::{
-    AuthMethod, OOB_REDIRECT, PresetId, RedirectMode, URL_SCHEME, callback_path, check_endpoint, valid_callback_id,
+    AuthMethod, PresetId, RedirectMode, URL_SCHEME, callback_path, check_endpoint, valid_callback_id,
 };
 use crate::refresh::describe;
 use crate::store::{Connection, Data, ProviderApp, Status, Store};
@@ -368,8 +368,7 @@ pub fn redirect_uri_for(
             Some(port) => format!("http://127.0.0.1:{port}{}", callback_path(callback_id)),
             None => format!("http://127.0.0.1{}", callback_path(callback_id)),
         }),
-        RedirectMode::Paste if preset == PresetId::Fusio => None,
-        RedirectMode::Paste => Some(OOB_REDIRECT.to_owned()),
+        RedirectMode::Paste => preset.preset().paste_redirect_uri.map(str::to_owned),
     }
 }
 
@@ -627,7 +626,7 @@ impl Latchkey {
         // Generic needs a server address only to find its endpoints: with both given, none.
         let endpoints_given = preset.endpoints_suffice() && authorize_url.is_some() && token_url.is_some();
         if base_url.is_none() && preset.base_url_required() && !endpoints_given {
-            return Err(Error::InvalidInput(if input.preset == PresetId::Generic {
+            return Err(Error::InvalidInput(if preset.endpoints_suffice() {
                 "Server address: enter the provider's address, or both its authorization and token endpoints".into()
             } else {
                 format!("Base URL: {} needs the address of the provider", preset.name)
@@ -699,8 +698,7 @@ impl Latchkey {
                     apply_metadata(&mut app, &m);
                     // Generic asks for what the server lists of "who you are, stay connected"
                     // unless the person chose scopes (servers that require a scope refuse none).
-                    if input.preset == PresetId::Generic && input.scopes.as_deref().is_none_or(|s| s.trim().is_empty())
-                    {
+                    if preset.discovery_decides && input.scopes.as_deref().is_none_or(|s| s.trim().is_empty()) {
                         app.scopes = m.default_scopes();
                     }
                 }
@@ -792,7 +790,7 @@ impl Latchkey {
             userinfo_url: m.userinfo_endpoint.clone(),
             device_authorization_url: m.device_authorization_endpoint.clone(),
             auth_method: m.auth_method,
-            default_scopes: (preset == PresetId::Generic).then(|| m.default_scopes()).filter(|s| !s.is_empty()),
+            default_scopes: preset.preset().discovery_decides.then(|| m.default_scopes()).filter(|s| !s.is_empty()),
             scopes_supported: m.scopes_supported,
         })
     }

@@ -394,7 +394,7 @@ mod tests {
         let e =
             parse_error_response(br#"{"error":"invalid_request","error_description":"Invalid refresh token"}"#, 400)
                 .unwrap();
-        assert!(e.is_terminal_for_refresh());
+        assert!(e.is_terminal_for_refresh(crate::PresetId::Fusio.preset().terminal_refresh_errors));
         assert!(parse_error_response(b"oops", 500).is_none());
     }
 }
