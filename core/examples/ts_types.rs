@@ -33,8 +33,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The roots: every command's argument and result, and the events' payloads; ts-rs writes
     // what they contain as well.
     std::fs::create_dir_all(&types_dir)?;
+    // A type renamed or no longer sent leaves no file behind.
     for old in std::fs::read_dir(&types_dir)? {
-        std::fs::remove_file(old?.path())?;
+        let path = old?.path();
+        if path.extension().is_some_and(|e| e == "ts") {
+            std::fs::remove_file(path)?;
+        }
     }
     ConnectionView::export_all(&cfg)?;
     AppView::export_all(&cfg)?;
