@@ -7,8 +7,8 @@ mod commands;
 #[cfg(feature = "test-hooks")]
 mod demo;
 
+use latchkey_core::window::{ConnectFinished, Notice, NoticeLevel};
 use latchkey_core::{Config, Error, Event, Latchkey};
-use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
 
@@ -20,12 +20,6 @@ pub const EV_CONNECTIONS_CHANGED: &str = "latchkey://connections-changed";
 pub const EV_NOTICE: &str = "latchkey://notice";
 /// Open a connection's detail.
 pub const EV_SHOW_CONNECTION: &str = "latchkey://show-connection";
-
-#[derive(Clone, Serialize)]
-pub(crate) struct Notice {
-    level: &'static str,
-    message: String,
-}
 
 /// Notices that arrive before the page listens (a redirect that started the app) wait here
 /// until the UI takes them.
@@ -71,7 +65,7 @@ fn handle_url(app: &AppHandle, url: String) {
             // A redirect that belongs to no sign-in changed nothing: say so.
             Err(Error::UnknownCallback(message)) => {
                 log::warn!("ignored a redirect that matches no sign-in");
-                notice(&app, Notice { level: "error", message });
+                notice(&app, Notice { level: NoticeLevel::Error, message });
             }
             // Failures of a matched sign-in reach the UI as its connect-finished event.
             Err(e) => log::warn!("sign-in failed: {}", e.code()),
@@ -94,14 +88,10 @@ fn forward_events(app: &AppHandle, lk: &Latchkey) {
         loop {
             match rx.recv().await {
                 Ok(Event::ConnectFinished { flow_id, result }) => {
-                    let payload = match result {
-                        Ok(c) => {
-                            focus_main(&app);
-                            serde_json::json!({ "flowId": flow_id, "ok": true, "connection": c })
-                        }
-                        Err(e) => serde_json::json!({ "flowId": flow_id, "ok": false, "error": e }),
-                    };
-                    let _ = app.emit(EV_CONNECT_FINISHED, payload);
+                    if result.is_ok() {
+                        focus_main(&app);
+                    }
+                    let _ = app.emit(EV_CONNECT_FINISHED, ConnectFinished::new(flow_id, result));
                 }
                 Ok(Event::ConnectionsChanged) => {
                     let _ = app.emit(EV_CONNECTIONS_CHANGED, serde_json::json!({}));

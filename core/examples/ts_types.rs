@@ -15,6 +15,7 @@ use latchkey_core::device::DeviceStart;
 use latchkey_core::manage::{Detail, RevokeOutcome};
 use latchkey_core::recovery::{DataHealth, Recovered};
 use latchkey_core::service::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
+use latchkey_core::window::{AppInfo, ConnectFinished, Notice};
 use latchkey_core::{AppInput, ErrorCode, ErrorReason, Latchkey, Settings};
 use ts_rs::{Config, TS};
 
@@ -55,6 +56,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Settings::export_all(&cfg)?;
     DataHealth::export_all(&cfg)?;
     Recovered::export_all(&cfg)?;
+    AppInfo::export_all(&cfg)?;
+    Notice::export_all(&cfg)?;
+    ConnectFinished::export_all(&cfg)?;
     write_index(&types_dir)?;
 
     std::fs::create_dir_all(&fixtures_dir)?;

@@ -1,24 +1,26 @@
 // Types of the IPC contract between the Rust backend and this UI.
 //
-// Everything below comes from `./generated/`, which `make types` writes from the Rust
+// Everything here comes from `./generated/`, which `make types` writes from the Rust
 // definitions (ts-rs; core/examples/ts_types.rs) and `make test` checks is fresh: edit the
 // Rust type, run `make types`, never edit the generated files. The names here are the ones
 // the components use. Field names are camelCase as they cross the bridge; where Rust has an
 // `Option` the field is `T | null` (or `field?: T` where Rust leaves it out).
 import type {
+  AppView,
   ConnectionView,
   Detail,
   DiscoveryView,
   ErrorView,
   PresetView,
   RevokeOutcome,
-  AppView,
   Status,
 } from './generated';
 
 export type {
+  AppInfo,
   AppInput,
   AuthMethod,
+  ConnectFinished,
   ConnectStart,
   DataHealth,
   DeviceStart,
@@ -26,6 +28,8 @@ export type {
   ErrorReason,
   Grant,
   Memento,
+  Notice,
+  NoticeLevel,
   PresetId,
   Profile,
   Recovered,
@@ -51,28 +55,3 @@ export type Connection = ConnectionView;
 export type ConnectionDetail = Detail;
 /** What a revoke achieved (Rust `manage::RevokeOutcome`). */
 export type RevokeResult = RevokeOutcome;
-
-// The shell's own payloads (src-tauri), still written by hand: the Tauri crate does not
-// export TypeScript. They are small and built from the generated types.
-
-/** `app_info` (src-tauri/commands.rs `AppInfo`). */
-export interface AppInfo {
-  version: string;
-  dataDir: string;
-  keyringService: string;
-  agentRunning: boolean;
-}
-
-/** The `latchkey://connect-finished` event (src-tauri/lib.rs `forward_events`). */
-export interface ConnectFinished {
-  flowId: string;
-  ok: boolean;
-  connection?: Connection;
-  error?: ApiError;
-}
-
-/** The `latchkey://notice` event and `take_notices` (src-tauri/lib.rs `Notice`). */
-export interface Notice {
-  level: 'info' | 'error';
-  message: string;
-}
