@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 pub fn start(lk: &Latchkey) {
     let dir = lk.data_dir().to_owned();
-    let started = std::env::var_os("LATCHKEY_NO_AGENT").is_none() && !agent::is_running(&dir) && agent::spawn_agent();
+    let started = !lk.config().shell.no_agent && !agent::is_running(&dir) && agent::spawn_agent();
     if started {
         log::info!("started latchkey-agent for background refresh");
     }

@@ -58,11 +58,12 @@ pub fn list_connections(lk: State<'_, Latchkey>) -> Result<Vec<ConnectionView>> 
 }
 
 /// Opens a URL in the system browser. In builds with the `test-hooks` feature (end-to-end
-/// tests) and `LATCHKEY_OPEN_URL_LOG` set, the URL is appended to that file instead: the test
-/// plays the browser.
+/// tests) and `LATCHKEY_OPEN_URL_LOG` set ([`latchkey_core::config::ShellSwitches`]), the URL
+/// is appended to that file instead: the test plays the browser.
 pub(crate) fn open_in_browser(app: &AppHandle, url: &str) -> std::result::Result<(), ErrorView> {
     #[cfg(feature = "test-hooks")]
-    if let Some(path) = std::env::var_os("LATCHKEY_OPEN_URL_LOG") {
+    if let Some(path) = tauri::Manager::try_state::<Latchkey>(app).and_then(|lk| lk.config().shell.open_url_log.clone())
+    {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -120,10 +121,7 @@ pub fn cancel_device(lk: State<'_, Latchkey>, flow_id: String) {
 
 #[tauri::command]
 pub fn open_external(app: AppHandle, url: String) -> Result<()> {
-    let parsed = url::Url::parse(&url).map_err(|_| err(Error::InvalidInput("not a link".into())))?;
-    if parsed.scheme() != "https" {
-        return Err(err(Error::InvalidInput("only https links are opened".into())));
-    }
+    let parsed = latchkey_core::desktop::external_link(&url).map_err(err)?;
     app.opener().open_url(parsed.as_str(), None::<&str>).map_err(|e| err(Error::Internal(e.to_string())))
 }
 
@@ -160,7 +158,7 @@ pub fn get_settings(lk: State<'_, Latchkey>) -> Result<Settings> {
 #[tauri::command]
 pub async fn save_settings(lk: State<'_, Latchkey>, settings: Settings) -> Result<Settings> {
     let saved = lk.save_settings(settings).await.map_err(err)?;
-    latchkey_core::desktop::apply_autostart(saved.autostart_agent);
+    latchkey_core::desktop::apply_autostart(saved.autostart_agent, lk.config().autostart_allowed);
     Ok(saved)
 }
 

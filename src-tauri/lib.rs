@@ -7,7 +7,7 @@ mod commands;
 #[cfg(feature = "test-hooks")]
 mod demo;
 
-use latchkey_core::window::{ConnectFinished, Notice, NoticeLevel};
+use latchkey_core::window::{ConnectFinished, Notice};
 use latchkey_core::{Config, Error, Event, Latchkey};
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
@@ -16,10 +16,8 @@ use tauri_plugin_deep_link::DeepLinkExt;
 pub const EV_CONNECT_FINISHED: &str = "latchkey://connect-finished";
 /// Connections or provider apps changed.
 pub const EV_CONNECTIONS_CHANGED: &str = "latchkey://connections-changed";
-/// A message for the notice banner.
+/// A message for the notice banner, or a connection to show (`core::window::Notice`).
 pub const EV_NOTICE: &str = "latchkey://notice";
-/// Open a connection's detail.
-pub const EV_SHOW_CONNECTION: &str = "latchkey://show-connection";
 
 /// Notices that arrive before the page listens (a redirect that started the app) wait here
 /// until the UI takes them.
@@ -65,7 +63,7 @@ fn handle_url(app: &AppHandle, url: String) {
             // A redirect that belongs to no sign-in changed nothing: say so.
             Err(Error::UnknownCallback(message)) => {
                 log::warn!("ignored a redirect that matches no sign-in");
-                notice(&app, Notice { level: NoticeLevel::Error, message });
+                notice(&app, Notice::error(message));
             }
             // Failures of a matched sign-in reach the UI as its connect-finished event.
             Err(e) => log::warn!("sign-in failed: {}", e.code()),
@@ -74,15 +72,17 @@ fn handle_url(app: &AppHandle, url: String) {
 }
 
 /// `--show-connection=ID` (a notification was activated): open that connection's detail.
+/// Through the notice queue: a connection to show at start-up waits until the page listens.
 fn show_connections(app: &AppHandle, ids: &[String]) {
     for id in ids {
-        let _ = app.emit(EV_SHOW_CONNECTION, serde_json::json!({ "id": id }));
+        notice(app, Notice::show(id.clone()));
     }
 }
 
 /// Forwards core events to the window.
 fn forward_events(app: &AppHandle, lk: &Latchkey) {
     let mut rx = lk.subscribe();
+    let notifications = lk.config().notifications;
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         loop {
@@ -99,6 +99,12 @@ fn forward_events(app: &AppHandle, lk: &Latchkey) {
                 // The window tells recoveries from the list it reloads (the agent, another
                 // process, may be the one that saw it).
                 Ok(Event::Recovered { .. }) => {}
+                // This process refreshes (no agent runs) or connected: it shows what core tells.
+                Ok(Event::Notify(n)) => {
+                    if notifications {
+                        latchkey_core::desktop::show_notification(&n);
+                    }
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     let _ = app.emit(EV_CONNECTIONS_CHANGED, serde_json::json!({}));
                 }
@@ -167,9 +173,8 @@ pub fn run() {
             log::info!("data in {}", config.data_dir.display());
             // `make demo` only: builds without the `test-hooks` feature ignore the variable.
             #[cfg(feature = "test-hooks")]
-            if let Ok(url) = std::env::var("LATCHKEY_DEMO_PROVIDER") {
-                let profile = std::env::var("LATCHKEY_DEMO_PROFILE").unwrap_or_default();
-                tauri::async_runtime::block_on(demo::seed(&lk, &url, &profile))?;
+            if let Some((url, profile)) = &config.shell.demo_provider {
+                tauri::async_runtime::block_on(demo::seed(&lk, url, profile))?;
             }
             forward_events(app.handle(), &lk);
             // Other processes (the agent, latchkey-cli) change the store: show it live.
@@ -181,20 +186,15 @@ pub fn run() {
             }
             background::start(&lk);
             if let Ok(settings) = lk.settings() {
-                latchkey_core::desktop::apply_autostart(settings.autostart_agent);
+                latchkey_core::desktop::apply_autostart(settings.autostart_agent, config.autostart_allowed);
             }
             let launch = latchkey_core::launch::parse(&std::env::args().collect::<Vec<_>>());
             let handle = app.handle().clone();
-            let ids = launch.show_connections.clone();
-            tauri::async_runtime::spawn(async move {
-                // Let the page subscribe first.
-                tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-                show_connections(&handle, &ids);
-            });
+            show_connections(&handle, &launch.show_connections);
             app.manage(lk);
             // On Linux (and Windows in development) the scheme is registered at run time.
             #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
-            if std::env::var_os("LATCHKEY_NO_SCHEME_REGISTRATION").is_none()
+            if !config.shell.no_scheme_registration
                 && let Err(e) = app.deep_link().register_all()
             {
                 log::warn!("could not register the app.latchkey: URL scheme: {e}");

@@ -572,12 +572,7 @@ fn main() {
     if want("connect") {
         let runs = env_usize("BENCH_CONNECT_RUNS", 10);
         eprintln!("connect latency ({runs} runs) ...");
-        let config = latchkey_core::Config {
-            data_dir: work.join("data-connect"),
-            keyring_service: "app.latchkey.bench.connect".into(),
-            min_refresh_interval_secs: latchkey_core::service::MIN_REFRESH_INTERVAL_SECS,
-            flow_timeout_secs: latchkey_core::flow::FLOW_TTL_SECS,
-        };
+        let config = latchkey_core::Config::new(work.join("data-connect"), "app.latchkey.bench.connect");
         let o = rt.block_on(connect::run(&provider, &config, runs));
         b.figure(
             "Connect",

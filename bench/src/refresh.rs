@@ -206,13 +206,7 @@ fn mark_all_due(dir: &Path, n: usize) {
 /// refreshed (tokens are stored in the keychain before the metadata).
 async fn latchkey_round(w: &World, n: usize) -> (f64, usize) {
     mark_all_due(&w.data_dir, n);
-    let lk = Latchkey::open(&Config {
-        data_dir: w.data_dir.clone(),
-        keyring_service: w.service.clone(),
-        min_refresh_interval_secs: latchkey_core::service::MIN_REFRESH_INTERVAL_SECS,
-        flow_timeout_secs: latchkey_core::flow::FLOW_TTL_SECS,
-    })
-    .expect("open latchkey");
+    let lk = Latchkey::open(&Config::new(&w.data_dir, &w.service)).expect("open latchkey");
     let path = lk.data_dir().join("latchkey.json");
     let cancel = CancellationToken::new();
     let t0 = Instant::now();

@@ -4,6 +4,17 @@
 
 use crate::error::{Error, Result};
 
+/// Shows what core asked to tell ([`crate::service::Event::Notify`]): the agent and the app
+/// call this for each such event, unless [`crate::Config::notifications`] is off.
+pub fn show_notification(n: &crate::service::Notification) {
+    use crate::service::Notification as N;
+    match n {
+        N::NeedsReconnect { connection_id, who, reason } => notify_needs_reconnect(connection_id, who, reason),
+        N::Recovered { connection_id, who, was } => notify_recovered(connection_id, who, *was),
+        N::DataDamaged { path, backup_available } => notify_damaged_data(path, *backup_available),
+    }
+}
+
 /// The argument that makes the app open a connection's detail (forwarded to the running
 /// instance by the single-instance plugin).
 pub const SHOW_CONNECTION_ARG: &str = "--show-connection=";
@@ -16,8 +27,7 @@ fn app_binary() -> Option<std::path::PathBuf> {
 }
 
 /// Shows "Reconnect …" through the desktop's notification service, off the caller's thread;
-/// failures (no notification service) are logged, never fatal. `LATCHKEY_NO_NOTIFICATIONS`
-/// turns it off.
+/// failures (no notification service) are logged, never fatal.
 pub fn notify_needs_reconnect(connection_id: &str, who: &str, reason: &str) {
     show(
         format!("Reconnect {who}"),
@@ -30,7 +40,7 @@ pub fn notify_needs_reconnect(connection_id: &str, who: &str, reason: &str) {
 
 /// Shows "… works again" when a connection that needed reconnecting, or waited for a locked
 /// keychain, is fine again — the good news, told like the bad. Off the caller's thread;
-/// failures are logged. `LATCHKEY_NO_NOTIFICATIONS` turns it off.
+/// failures are logged.
 pub fn notify_recovered(connection_id: &str, who: &str, was: crate::Status) {
     let body = match was {
         crate::Status::WaitingToSave => "The keychain is unlocked again: the refreshed sign-in is saved.",
@@ -47,7 +57,7 @@ pub fn notify_recovered(connection_id: &str, who: &str, was: crate::Status) {
 
 /// Shows "Latchkey's data file is damaged" through the desktop's notification service, off
 /// the caller's thread; activating it opens the app on its recovery screen. Failures are
-/// logged, never fatal. `LATCHKEY_NO_NOTIFICATIONS` turns it off.
+/// logged, never fatal.
 pub fn notify_damaged_data(path: &std::path::Path, backup_available: bool) {
     let what = if backup_available { "restore the last good copy" } else { "start empty" };
     let body = format!(
@@ -60,9 +70,6 @@ pub fn notify_damaged_data(path: &std::path::Path, backup_available: bool) {
 /// Shows a notification off the caller's thread; activating it starts the app with `open_args`
 /// (forwarded to a running instance). `about` names it in the log if it cannot be shown.
 fn show(summary: String, body: String, icon: &'static str, open_args: Vec<String>, about: String) {
-    if std::env::var_os("LATCHKEY_NO_NOTIFICATIONS").is_some() {
-        return;
-    }
     std::thread::spawn(move || {
         let mut n = notify_rust::Notification::new();
         n.appname("Latchkey").summary(&summary).body(&body).icon(icon);
@@ -96,19 +103,9 @@ fn launcher() -> Result<auto_launch::AutoLaunch> {
         .map_err(|e| Error::Internal(format!("start at login: {e}")))
 }
 
-/// Whether this build may register itself to start at login: release builds, unless
-/// `LATCHKEY_NO_AUTOSTART` is set; development builds only with `LATCHKEY_AUTOSTART=1` (so
-/// `make demo` never leaves a login item pointing into `target/`).
-pub fn autostart_allowed() -> bool {
-    if std::env::var_os("LATCHKEY_NO_AUTOSTART").is_some() {
-        return false;
-    }
-    !cfg!(debug_assertions) || std::env::var("LATCHKEY_AUTOSTART").is_ok_and(|v| v == "1")
-}
-
-/// Applies the "start at login" setting where allowed.
-pub fn apply_autostart(enabled: bool) {
-    if autostart_allowed() && autostart_enabled() != enabled {
+/// Applies the "start at login" setting where this build may ([`crate::Config::autostart_allowed`]).
+pub fn apply_autostart(enabled: bool, allowed: bool) {
+    if allowed && autostart_enabled() != enabled {
         match set_autostart(enabled) {
             Ok(()) => log::info!("start at login: {}", if enabled { "on" } else { "off" }),
             Err(e) => log::warn!("{e}"),
@@ -127,4 +124,31 @@ pub fn set_autostart(enabled: bool) -> Result<()> {
 /// Whether the agent is registered to start at login.
 pub fn autostart_enabled() -> bool {
     launcher().and_then(|l| l.is_enabled().map_err(|e| Error::Internal(e.to_string()))).unwrap_or(false)
+}
+
+/// The link rule for pages the window opens in the browser (a provider's page for connected
+/// apps, a sign-in link): `https` only, so nothing the window shows can start a local program
+/// or a `file:` URL.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for anything but an `https` URL.
+pub fn external_link(url: &str) -> Result<url::Url> {
+    let parsed = url::Url::parse(url.trim()).map_err(|_| Error::InvalidInput("not a link".into()))?;
+    if parsed.scheme() != "https" {
+        return Err(Error::InvalidInput("only https links are opened".into()));
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_https_links_are_opened() {
+        assert!(super::external_link("https://rememberizer.ai/personal/third-party-apps").is_ok());
+        for bad in
+            ["http://example.com", "file:///etc/passwd", "app.latchkey:/oauth/callback", "javascript:alert(1)", "x"]
+        {
+            assert!(super::external_link(bad).is_err(), "{bad}");
+        }
+    }
 }

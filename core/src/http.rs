@@ -12,24 +12,23 @@ use crate::token::{MAX_TOKEN_RESPONSE, parse_error_response};
 /// The largest body Latchkey reads from a provider.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
-/// Builds the shared client.
+/// Builds the shared client with the default request time limit.
 pub fn client() -> reqwest::Client {
+    client_with_timeout(Duration::from_secs(crate::config::HTTP_TIMEOUT_SECS))
+}
+
+/// Builds the shared client; `timeout` bounds each request ([`crate::Config::http_timeout_secs`]).
+pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
     // reqwest is built with `rustls-no-provider` and rustls with `ring` only; install it as
     // the process default (a second call finds it installed, which is fine).
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
-        .timeout(request_timeout())
+        .timeout(timeout)
         .user_agent(concat!("Latchkey/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the HTTP client configuration is valid")
-}
-
-/// 30 s per request; `LATCHKEY_HTTP_TIMEOUT_SECS` changes it (tests of slow providers).
-fn request_timeout() -> Duration {
-    let secs = std::env::var("LATCHKEY_HTTP_TIMEOUT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
-    Duration::from_secs(secs)
 }
 
 /// A response read in full.

@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod api;
 pub mod clock;
+pub mod config;
 pub mod desktop;
 pub mod device;
 pub mod endpoints;

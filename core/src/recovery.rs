@@ -94,7 +94,7 @@ static REPORTED: Mutex<Option<(std::path::PathBuf, u64)>> = Mutex::new(None);
 /// notification — once per damaged file (a new damage is reported again), however often it
 /// is re-checked. Returns whether this call reported it.
 pub fn report_damaged(e: &Error) -> bool {
-    let Error::DamagedData { path, backup_available, .. } = e else {
+    let Error::DamagedData { path, .. } = e else {
         log::error!("cannot read the metadata: {e}");
         return true;
     };
@@ -108,6 +108,5 @@ pub fn report_damaged(e: &Error) -> bool {
     *last = Some(key);
     drop(last);
     log::error!("{e} Background refresh waits until it is fixed (open Latchkey, or run `latchkey-cli restore`).");
-    crate::desktop::notify_damaged_data(path, *backup_available);
     true
 }

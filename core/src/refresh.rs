@@ -606,7 +606,8 @@ impl Latchkey {
             })
             .await?;
         if let Some(who) = newly_dead {
-            crate::desktop::notify_needs_reconnect(connection_id, &who, &e.to_string());
+            let (connection_id, reason) = (connection_id.to_owned(), e.to_string());
+            self.emit(Event::Notify(crate::service::Notification::NeedsReconnect { connection_id, who, reason }));
         }
         self.emit(Event::ConnectionsChanged);
         Ok(())

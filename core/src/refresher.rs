@@ -205,7 +205,16 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
             }
             // Damaged data: said once (log, notification), then wait for the file to change.
             Err(e @ Error::DamagedData { .. }) => {
-                crate::recovery::report_damaged(&e);
+                if crate::recovery::report_damaged(&e)
+                    && let Error::DamagedData { path, backup_available, .. } = &e
+                {
+                    // The settings cannot be read from a damaged file: always told.
+                    let (path, backup_available) = (path.clone(), *backup_available);
+                    lk.emit(crate::service::Event::Notify(crate::service::Notification::DataDamaged {
+                        path,
+                        backup_available,
+                    }));
+                }
                 mono + secs(MAX_SLEEP_SECS)
             }
             Err(e) => {

@@ -15,7 +15,7 @@ use crate::api::{self, Profile};
 use crate::clock::{Clock, Timestamp};
 use crate::endpoints::{RevokeSupport, apply_metadata, discover};
 use crate::error::{Error, ErrorCode, ErrorReason, Result};
-use crate::flow::{FLOW_TTL_SECS, FlowRequest, Flows, PendingFlow};
+use crate::flow::{FlowRequest, Flows, PendingFlow};
 use crate::loopback::{Answer, Loopback, browser_page};
 use crate::oauth::{self, Client};
 use crate::provider::{
@@ -26,57 +26,7 @@ use crate::store::{Connection, Data, ProviderApp, Status, Store};
 use crate::token::{TokenSet, split_scopes};
 use crate::vault::{Vault, app_secret_key, connection_key, platform_vault};
 
-/// The identifier the app is registered under; the default keychain service and data folder.
-pub const APP_ID: &str = "app.latchkey.desktop";
-
-/// Where data lives, and the refresh engine's tuning.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The metadata directory.
-    pub data_dir: PathBuf,
-    /// The keychain service name.
-    pub keyring_service: String,
-    /// The shortest time between two refreshes of one connection by the refresher, whatever
-    /// the provider says about lifetimes (30 s; `LATCHKEY_MIN_REFRESH_INTERVAL_SECS` for tests
-    /// and demos with seconds-long tokens).
-    pub min_refresh_interval_secs: i64,
-    /// How long a sign-in waits for its answer, in seconds (10 minutes; SPEC §2).
-    pub flow_timeout_secs: i64,
-}
-
-/// The default of [`Config::min_refresh_interval_secs`].
-pub const MIN_REFRESH_INTERVAL_SECS: i64 = 30;
-
-impl Config {
-    /// From `LATCHKEY_DATA_DIR` and `LATCHKEY_KEYRING_SERVICE`, else the platform defaults
-    /// (`~/.local/share/app.latchkey.desktop` on Linux; service `app.latchkey.desktop`).
-    /// `LATCHKEY_FLOW_TIMEOUT_SECS` shortens the sign-in timeout (tests); it is read here only.
-    pub fn from_env() -> Result<Self> {
-        let data_dir = match std::env::var_os("LATCHKEY_DATA_DIR").filter(|v| !v.is_empty()) {
-            Some(d) => PathBuf::from(d),
-            None => {
-                dirs::data_dir().ok_or_else(|| Error::Internal("no data directory on this system".into()))?.join(APP_ID)
-            }
-        };
-        let keyring_service = std::env::var("LATCHKEY_KEYRING_SERVICE")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| APP_ID.to_owned());
-        let min_refresh_interval_secs = std::env::var("LATCHKEY_MIN_REFRESH_INTERVAL_SECS")
-            .ok()
-            .and_then(|s| s.parse::<i64>().ok())
-            .map_or(MIN_REFRESH_INTERVAL_SECS, |s| s.clamp(1, 86_400));
-        let flow_timeout_secs = match std::env::var("LATCHKEY_FLOW_TIMEOUT_SECS") {
-            Err(_) => FLOW_TTL_SECS,
-            Ok(v) => v.trim().parse::<i64>().ok().filter(|s| (1..=FLOW_TTL_SECS).contains(s)).ok_or_else(|| {
-                Error::InvalidInput(format!(
-                    "LATCHKEY_FLOW_TIMEOUT_SECS must be a number of seconds from 1 to {FLOW_TTL_SECS}, not {v:?}"
-                ))
-            })?,
-        };
-        Ok(Self { data_dir, keyring_service, min_refresh_interval_secs, flow_timeout_secs })
-    }
-}
+pub use crate::config::{APP_ID, Config, MIN_REFRESH_INTERVAL_SECS};
 
 /// Something the UI should know about.
 #[derive(Debug, Clone)]
@@ -99,6 +49,39 @@ pub enum Event {
         who: String,
         /// What it was before.
         was: Status,
+    },
+    /// Something the person asked to hear about even with the window closed (Settings →
+    /// notifications): the shells (agent, app) show it as a desktop notification.
+    Notify(Notification),
+}
+
+/// What a desktop notification says (core decides what and whether; the shells show it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// A connection newly needs reconnecting.
+    NeedsReconnect {
+        /// Which connection.
+        connection_id: String,
+        /// Its account, as people read it.
+        who: String,
+        /// Why, in plain words.
+        reason: String,
+    },
+    /// A connection that needed reconnecting, or waited for the keychain, works again.
+    Recovered {
+        /// Which connection.
+        connection_id: String,
+        /// Its account.
+        who: String,
+        /// What it was before.
+        was: Status,
+    },
+    /// The metadata file is damaged; background refresh waits.
+    DataDamaged {
+        /// The file.
+        path: PathBuf,
+        /// Whether a last good copy exists.
+        backup_available: bool,
     },
 }
 
@@ -413,7 +396,8 @@ pub(crate) struct Inner {
     flows: Flows,
     loopbacks: Mutex<HashMap<String, CancellationToken>>,
     pub(crate) events: broadcast::Sender<Event>,
-    keyring_service: String,
+    /// The settings it was opened with (for `with_parts`: the defaults).
+    config: Config,
     /// One async mutex per connection: refreshes in this process never overlap.
     pub(crate) refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Refreshed sets the keychain has not taken yet (see `refresh`).
@@ -449,10 +433,15 @@ impl Latchkey {
     /// When the data directory cannot be created.
     pub fn open(config: &Config) -> Result<Self> {
         let vault: Arc<dyn Vault> = Arc::from(platform_vault(&config.keyring_service));
-        let lk = Self::with_parts(Store::open(&config.data_dir)?, vault, Clock::system(), &config.keyring_service)?;
+        let lk = Self::assemble(Store::open(&config.data_dir)?, vault, Clock::system(), config.clone());
         lk.set_min_refresh_interval(config.min_refresh_interval_secs);
         lk.set_flow_timeout(config.flow_timeout_secs);
         Ok(lk)
+    }
+
+    /// The settings this instance was opened with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
     }
 
     /// See [`Config::min_refresh_interval_secs`].
@@ -489,18 +478,26 @@ impl Latchkey {
     }
 
     /// Opens Latchkey with the given parts (tests: a memory vault, a manual clock).
+    ///
+    /// # Errors
+    /// None today; kept fallible for the parts that may fail to start.
     pub fn with_parts(store: Store, vault: Arc<dyn Vault>, clock: Clock, keyring_service: &str) -> Result<Self> {
+        let config = Config::new(store.dir(), keyring_service);
+        Ok(Self::assemble(store, vault, clock, config))
+    }
+
+    fn assemble(store: Store, vault: Arc<dyn Vault>, clock: Clock, config: Config) -> Self {
         let (events, _) = broadcast::channel(64);
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
                 store,
                 vault,
-                http: crate::http::client(),
+                http: crate::http::client_with_timeout(std::time::Duration::from_secs(config.http_timeout_secs)),
                 clock,
                 flows: Flows::default(),
                 loopbacks: Mutex::new(HashMap::new()),
                 events,
-                keyring_service: keyring_service.to_owned(),
+                config,
                 refresh_locks: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
                 savers: Mutex::new(Default::default()),
@@ -509,7 +506,7 @@ impl Latchkey {
                 min_refresh_interval_secs: std::sync::atomic::AtomicI64::new(MIN_REFRESH_INTERVAL_SECS),
                 changed: tokio::sync::Notify::new(),
             }),
-        })
+        }
     }
 
     /// Events for the UI.
@@ -530,7 +527,8 @@ impl Latchkey {
     pub(crate) fn announce_recovery(&self, connection_id: &str, who: String, was: Status, notify: bool) {
         log::info!("connection {connection_id} works again (was {was:?})");
         if notify {
-            crate::desktop::notify_recovered(connection_id, &who, was);
+            let (connection_id, who) = (connection_id.to_owned(), who.clone());
+            self.emit(Event::Notify(Notification::Recovered { connection_id, who, was }));
         }
         self.emit(Event::Recovered { connection_id: connection_id.to_owned(), who, was });
     }
@@ -542,7 +540,7 @@ impl Latchkey {
 
     /// The keychain service name.
     pub fn keyring_service(&self) -> &str {
-        &self.inner.keyring_service
+        &self.inner.config.keyring_service
     }
 
     /// Now.

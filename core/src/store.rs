@@ -393,7 +393,8 @@ impl Store {
     /// Keeps the damaged file as `latchkey.json.damaged-<unix time>` (moved, or copied when
     /// it is about to be replaced atomically).
     fn keep_aside(&self, move_it: bool) -> Result<PathBuf> {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        // The store has no clock of its own: the system clock, through the one clock type.
+        let secs = crate::clock::Clock::system().now();
         let mut aside = self.dir.join(format!("{DAMAGED_PREFIX}{secs}"));
         let mut n = 1;
         while aside.exists() {

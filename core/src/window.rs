@@ -28,16 +28,35 @@ pub enum NoticeLevel {
     Info,
     /// Something went wrong.
     Error,
+    /// Not a message: open the connection `connection_id` (a notification was activated).
+    Show,
 }
 
-/// A message for the notice banner (the `latchkey://notice` event, and `take_notices` for
-/// those that arrived before the window listened).
+/// Something for the window to say or do (the `latchkey://notice` event, and `take_notices`
+/// for those that arrived before the window listened): a message, or a connection to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
 pub struct Notice {
-    /// How it is shown.
+    /// How it is shown, or `show`.
     pub level: NoticeLevel,
-    /// Plain words.
+    /// Plain words (empty for `show`).
     pub message: String,
+    /// `show`: the connection to open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub connection_id: Option<String>,
+}
+
+impl Notice {
+    /// An error for the banner.
+    pub fn error(message: String) -> Self {
+        Self { level: NoticeLevel::Error, message, connection_id: None }
+    }
+
+    /// Open this connection's detail (a notification was activated).
+    pub fn show(connection_id: String) -> Self {
+        Self { level: NoticeLevel::Show, message: String::new(), connection_id: Some(connection_id) }
+    }
 }
 
 /// The `latchkey://connect-finished` event: how a sign-in ended.
@@ -84,8 +103,13 @@ mod tests {
     }
 
     #[test]
-    fn notice_levels_are_snake_case() {
-        let n = Notice { level: NoticeLevel::Error, message: "x".into() };
+    fn notices_are_camel_case_with_snake_case_levels() {
+        let n = Notice::error("x".into());
         assert_eq!(serde_json::to_value(n).unwrap(), serde_json::json!({ "level": "error", "message": "x" }));
+        let n = Notice::show("c1".into());
+        assert_eq!(
+            serde_json::to_value(n).unwrap(),
+            serde_json::json!({ "level": "show", "message": "", "connectionId": "c1" })
+        );
     }
 }

@@ -4,8 +4,11 @@
 // `access_denied` to device-code polls, and a headless "person at the other device" that
 // enters the user code, signs in and approves (or denies).
 //
-// server.mjs hooks it in at a few places (client grant types, features, adapter user-code
-// index, the request handler, discovery, /__test/ control); everything else lives here.
+// The other modules hook it in at a few places: client grant types and features (oidc.mjs),
+// the adapter's user-code index (storage.mjs), the request handler (server.mjs), discovery
+// (quirks.mjs), /__test/device/* (control.mjs); everything else lives here.
+
+import { esc } from './util.mjs';
 
 export const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 export const DEVICE_AUTH_PATH = '/device/auth';
@@ -16,7 +19,6 @@ export function deviceEnabled(profileName) {
   return profileName === 'generic';
 }
 
-const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 
 /**
  * The device-flow part of oidc-provider's configuration: pages that say in headers what they

@@ -1,7 +1,7 @@
 // What real OAuth servers do that the plain profiles do not, each behind a switch a test turns
-// on through /__test/behaviour (see `realWorldDefaults`). The server calls these hooks:
-// `beforeRoute` for every request before oidc-provider sees it, `afterToken` for every token
-// answer oidc-provider produced.
+// on through /__test/behaviour (see `realWorldDefaults`; control.mjs). The server calls these
+// hooks: `beforeRoute` for every request before oidc-provider sees it (server.mjs), `afterToken`
+// for every token answer oidc-provider produced (quirks.mjs).
 
 /** The switches, with their defaults for a profile. */
 export function realWorldDefaults(profileName) {

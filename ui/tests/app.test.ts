@@ -84,6 +84,26 @@ describe('connections list', () => {
     await waitFor(() => expect(rows()).toHaveLength(1));
   });
 
+  test('a connection to show (an activated notification) opens its detail, even before the page listened', async () => {
+    const be = fakeBackend({ apps: [app({ connectionCount: 1 })], connections: [connection()] });
+    be.on('take_notices', () => [{ level: 'show', message: '', connectionId: 'c-1' }]);
+    be.on('connection_detail', () => ({
+      connection: connection(),
+      profile: null,
+      profileError: null,
+      mementos: null,
+      grants: null,
+      extrasError: null,
+      manageUrl: null,
+      refreshLog: [],
+      scopeLabels: {},
+    }));
+    render(App);
+    expect(await screen.findByRole('heading', { name: 'Alice Example' })).toBeTruthy();
+    expect(be.callsOf('connection_detail')).toEqual([{ id: 'c-1' }]);
+    expect(screen.queryByRole('button', { name: 'Dismiss notice' })).toBeNull();
+  });
+
   test('a notice event shows a dismissible banner', async () => {
     const be = fakeBackend();
     render(App);

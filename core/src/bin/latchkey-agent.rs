@@ -38,7 +38,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    init_log(&config.data_dir.join("logs"));
+    init_log(&config.data_dir.join("logs"), config.log_level);
     let lock = match std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| e.to_string())
         .and_then(|()| InstanceLock::try_acquire(&config.data_dir).map_err(|e| e.to_string()))
@@ -64,6 +64,20 @@ fn main() -> std::process::ExitCode {
             }
         };
         let _watch = lk.watch_store().map_err(|e| log::warn!("{e}")).ok();
+        // Core says what to tell; the agent shows it (while the window is closed, nobody else
+        // would).
+        if lk.config().notifications {
+            let mut events = lk.subscribe();
+            tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(latchkey_core::Event::Notify(n)) => latchkey_core::desktop::show_notification(&n),
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
         tokio::spawn(async move {
@@ -159,9 +173,9 @@ fn utc(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
-/// Logs at `LATCHKEY_LOG` level (default info) to the log file, and to stderr when that is a
+/// Logs at `level` ([`Config::log_level`]) to the log file, and to stderr when that is a
 /// terminal (the app starts the agent with stderr on /dev/null). Panics are logged too.
-fn init_log(dir: &std::path::Path) {
+fn init_log(dir: &std::path::Path, level: log::LevelFilter) {
     struct Logger {
         level: log::LevelFilter,
         file: std::sync::Mutex<FileLog>,
@@ -186,7 +200,6 @@ fn init_log(dir: &std::path::Path) {
         fn flush(&self) {}
     }
     use std::io::IsTerminal as _;
-    let level = std::env::var("LATCHKEY_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(log::LevelFilter::Info);
     let logger =
         Logger { level, file: std::sync::Mutex::new(FileLog::open(dir)), stderr: std::io::stderr().is_terminal() };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {

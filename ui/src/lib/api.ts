@@ -104,7 +104,6 @@ export const EVENTS = {
   connectFinished: 'latchkey://connect-finished',
   connectionsChanged: 'latchkey://connections-changed',
   notice: 'latchkey://notice',
-  showConnection: 'latchkey://show-connection',
 } as const;
 
 /**
@@ -138,6 +137,3 @@ export const onConnectFinished = (h: (p: ConnectFinished) => void) =>
 export const onConnectionsChanged = (h: () => void) =>
   subscribe<unknown>(EVENTS.connectionsChanged, () => h());
 export const onNotice = (h: (p: Notice) => void) => subscribe<Notice>(EVENTS.notice, h);
-/** A desktop notification was activated: open that connection. */
-export const onShowConnection = (h: (p: { id: string }) => void) =>
-  subscribe<{ id: string }>(EVENTS.showConnection, h);

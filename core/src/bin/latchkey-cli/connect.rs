@@ -33,20 +33,14 @@ pub(crate) struct ConnectArgs {
     json: bool,
 }
 
-/// After this long without a pasted code, a hint goes to stderr (`LATCHKEY_PASTE_HINT_SECS`).
-fn paste_hint_after() -> Duration {
-    let secs = std::env::var("LATCHKEY_PASTE_HINT_SECS").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(30);
-    Duration::from_secs(secs.clamp(1, 3600))
-}
-
 const PASTE_HINT: &str = "\nStill waiting for the code. If the provider showed an error page instead of a code, \
 press Ctrl-C and check what it says: usually the provider app's settings (client id, the redirect URI \
 registered at the provider, the scopes) — `latchkey-cli apps` shows them, `latchkey-cli apps edit` changes them.\n\
 Paste the code the provider shows: ";
 
 /// Reads one line from standard input on a thread of its own, printing the hint once if
-/// nothing has come after a while.
-async fn read_code() -> Result<String, Failure> {
+/// nothing has come after `hint_after` ([`latchkey_core::Config::paste_hint_secs`]).
+async fn read_code(hint_after: Duration) -> Result<String, Failure> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -56,7 +50,7 @@ async fn read_code() -> Result<String, Failure> {
     let mut rx = rx;
     let line = tokio::select! {
         r = &mut rx => r,
-        () = tokio::time::sleep(paste_hint_after()) => {
+        () = tokio::time::sleep(hint_after) => {
             eprint!("{PASTE_HINT}");
             rx.await
         }
@@ -91,7 +85,7 @@ pub(crate) async fn run(lk: &Latchkey, args: ConnectArgs) -> Result<(), Failure>
         }
         if mode == RedirectMode::Paste {
             eprint!("Paste the code the provider shows: ");
-            let line = read_code().await?;
+            let line = read_code(Duration::from_secs(lk.config().paste_hint_secs)).await?;
             lk.submit_code(&start.flow_id, &line).await?
         } else {
             // The listener stops the flow when it times out and says so as ConnectFinished;

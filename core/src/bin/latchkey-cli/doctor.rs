@@ -325,14 +325,13 @@ async fn clock_check(dir: &Path) -> Finding {
     let http = latchkey_core::http::client();
     for app in &data.apps {
         let Ok(e) = app.endpoints() else { continue };
-        let before = std::time::SystemTime::now();
+        let before = latchkey_core::Clock::system().now();
         let Ok(r) = http.head(e.token.clone()).timeout(std::time::Duration::from_secs(5)).send().await else {
             continue;
         };
         let Some(date) = r.headers().get(reqwest::header::DATE).and_then(|d| d.to_str().ok()) else { continue };
         let Ok(theirs) = httpdate(date) else { continue };
-        let ours = before.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        let skew = ours - theirs;
+        let skew = before - theirs;
         let host = e.token.host_str().unwrap_or("the provider").to_owned();
         return if skew.abs() <= 60 {
             pass(CLOCK.0, CLOCK.1, format!("within {}s of {host}", skew.abs().max(1)))

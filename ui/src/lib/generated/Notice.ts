@@ -2,15 +2,19 @@
 import type { NoticeLevel } from "./NoticeLevel";
 
 /**
- * A message for the notice banner (the `latchkey://notice` event, and `take_notices` for
- * those that arrived before the window listened).
+ * Something for the window to say or do (the `latchkey://notice` event, and `take_notices`
+ * for those that arrived before the window listened): a message, or a connection to show.
  */
 export type Notice = { 
 /**
- * How it is shown.
+ * How it is shown, or `show`.
  */
 level: NoticeLevel, 
 /**
- * Plain words.
+ * Plain words (empty for `show`).
  */
-message: string, };
+message: string, 
+/**
+ * `show`: the connection to open.
+ */
+connectionId?: string, };

@@ -3,4 +3,4 @@
 /**
  * How a notice is shown.
  */
-export type NoticeLevel = "info" | "error";
+export type NoticeLevel = "info" | "error" | "show";
