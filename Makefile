@@ -11,13 +11,14 @@ APT_RUN   := xvfb xauth imagemagick webkit2gtk-driver gnome-keyring dbus-x11 lib
              xdg-utils desktop-file-utils x11-utils librsvg2-bin
 STAMP := target/.stamps
 
-.PHONY: help deps apt npm ui build demo test e2e soak fuzz package package-test clean icons bench
+.PHONY: help deps apt npm ui build demo test types e2e soak fuzz package package-test clean icons bench
 
 help:
 	@echo "make demo   - run Latchkey with a local demo provider"
 	@echo "make test   - everything CI runs (fmt, clippy, Rust tests, UI checks and tests)"
 	@echo "make package - build the .deb installer"
 	@echo "make fuzz   - property-based fuzzing of every parser (1,000,000+ inputs)"
+	@echo "make types  - regenerate the UI's TypeScript types and test presets from the Rust definitions"
 
 ## Dependencies --------------------------------------------------------------------------
 deps: apt npm $(STAMP)/tauri-driver
@@ -66,6 +67,7 @@ test: deps ui
 	@scripts/phase.sh "clippy"         cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/phase.sh "clippy (hooks)" cargo clippy -p latchkey --all-targets $(HOOKS) -- -D warnings
 	@scripts/phase.sh "core has no tauri" scripts/check-core-deps.sh
+	@scripts/phase.sh "types fresh"    scripts/check-types.sh
 	@scripts/phase.sh "ui check"       npm --prefix ui run check
 	@scripts/phase.sh "ui test"        npm --prefix ui test
 	@scripts/phase.sh "provider test"  npm --prefix tests/provider test
@@ -79,6 +81,14 @@ test: deps ui
 e2e: deps ui
 	cargo build -p latchkey-core --bins
 	cargo test --test e2e $(HOOKS) -- --nocapture
+
+## Types -------------------------------------------------------------------------------
+# The UI's IPC types, generated from the Rust definitions (ts-rs): one file per type in
+# ui/src/lib/generated/ plus an index.ts, and the real preset table for the UI tests in
+# ui/tests/fixtures/presets.json (core/examples/ts_types.rs). `make test` fails when they are
+# stale (scripts/check-types.sh). Run this after changing a type that crosses to the window.
+types:
+	cargo run -q -p latchkey-core --example ts_types -- ui/src/lib/generated ui/tests/fixtures
 
 ## Fuzz ----------------------------------------------------------------------------------
 # Property-based fuzzing on stable Rust (proptest), core/tests/fuzz.rs: callback URLs and the

@@ -4,8 +4,8 @@ use latchkey_core::device::DeviceStart;
 use latchkey_core::manage::{Detail, RevokeOutcome};
 use latchkey_core::recovery::{DataHealth, Recovered};
 use latchkey_core::service::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
+use latchkey_core::window::AppInfo;
 use latchkey_core::{AppInput, Error, Latchkey, PresetId, Settings};
-use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_opener::OpenerExt;
 
@@ -15,19 +15,10 @@ fn err(e: Error) -> ErrorView {
     ErrorView::from(&e)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AppInfo {
-    version: &'static str,
-    data_dir: String,
-    keyring_service: String,
-    agent_running: bool,
-}
-
 #[tauri::command]
 pub fn app_info(lk: State<'_, Latchkey>) -> AppInfo {
     AppInfo {
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
         data_dir: lk.data_dir().display().to_string(),
         keyring_service: lk.keyring_service().to_owned(),
         agent_running: latchkey_core::agent::is_running(lk.data_dir()),

@@ -7,8 +7,8 @@ mod commands;
 #[cfg(feature = "test-hooks")]
 mod demo;
 
+use latchkey_core::window::{ConnectFinished, Notice};
 use latchkey_core::{Config, Error, Event, Latchkey};
-use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
 
@@ -16,19 +16,8 @@ use tauri_plugin_deep_link::DeepLinkExt;
 pub const EV_CONNECT_FINISHED: &str = "latchkey://connect-finished";
 /// Connections or provider apps changed.
 pub const EV_CONNECTIONS_CHANGED: &str = "latchkey://connections-changed";
-/// A message for the notice banner.
+/// A message for the notice banner, or a connection to show (`core::window::Notice`).
 pub const EV_NOTICE: &str = "latchkey://notice";
-/// Open a connection's detail.
-/// Something for the window to say or do: a message (`info` / `error`), or `show` a
-/// connection (a notification was activated).
-#[derive(Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Notice {
-    level: &'static str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    connection_id: Option<String>,
-}
 
 /// Notices that arrive before the page listens (a redirect that started the app) wait here
 /// until the UI takes them.
@@ -74,7 +63,7 @@ fn handle_url(app: &AppHandle, url: String) {
             // A redirect that belongs to no sign-in changed nothing: say so.
             Err(Error::UnknownCallback(message)) => {
                 log::warn!("ignored a redirect that matches no sign-in");
-                notice(&app, Notice { level: "error", message, connection_id: None });
+                notice(&app, Notice::error(message));
             }
             // Failures of a matched sign-in reach the UI as its connect-finished event.
             Err(e) => log::warn!("sign-in failed: {}", e.code()),
@@ -86,7 +75,7 @@ fn handle_url(app: &AppHandle, url: String) {
 /// Through the notice queue: a connection to show at start-up waits until the page listens.
 fn show_connections(app: &AppHandle, ids: &[String]) {
     for id in ids {
-        notice(app, Notice { level: "show", message: String::new(), connection_id: Some(id.clone()) });
+        notice(app, Notice::show(id.clone()));
     }
 }
 
@@ -99,14 +88,10 @@ fn forward_events(app: &AppHandle, lk: &Latchkey) {
         loop {
             match rx.recv().await {
                 Ok(Event::ConnectFinished { flow_id, result }) => {
-                    let payload = match result {
-                        Ok(c) => {
-                            focus_main(&app);
-                            serde_json::json!({ "flowId": flow_id, "ok": true, "connection": c })
-                        }
-                        Err(e) => serde_json::json!({ "flowId": flow_id, "ok": false, "error": e }),
-                    };
-                    let _ = app.emit(EV_CONNECT_FINISHED, payload);
+                    if result.is_ok() {
+                        focus_main(&app);
+                    }
+                    let _ = app.emit(EV_CONNECT_FINISHED, ConnectFinished::new(flow_id, result));
                 }
                 Ok(Event::ConnectionsChanged) => {
                     let _ = app.emit(EV_CONNECTIONS_CHANGED, serde_json::json!({}));

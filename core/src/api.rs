@@ -11,7 +11,7 @@ use crate::http;
 use crate::provider::{ProfileStyle, join};
 
 /// The account a connection belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     /// Account id (numbers become strings).
@@ -25,7 +25,7 @@ pub struct Profile {
 }
 
 /// A Rememberizer memento.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Memento {
     /// Id.
@@ -39,7 +39,7 @@ pub struct Memento {
 }
 
 /// A Fusio app grant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Grant {
     /// Grant id.

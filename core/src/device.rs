@@ -163,7 +163,7 @@ pub fn slowed(interval: u64) -> u64 {
 }
 
 /// A started device sign-in, for the window and the command line (no device code).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceStart {
     /// Id for [`Latchkey::wait_device`] and [`Latchkey::cancel_device`].

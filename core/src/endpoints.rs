@@ -41,7 +41,7 @@ impl Revocation {
 
 /// What revoking a connection does at its provider — told to the person before the
 /// irreversible click (the UI words each case; it never branches on a preset).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum RevokeSupport {
     /// The provider revokes the sign-in (an RFC 7009 endpoint it publishes, or Fusio's revoke).

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-/// What the caller can do about an error. Mirrored in `ui/src/lib/types.ts` and in the
-/// command line's exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// What the caller can do about an error. Generated into `ui/src/lib/generated/` (`make types`)
+/// and mirrored in the command line's exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The refresh token is dead: the person must sign in again (Reconnect).
@@ -54,8 +54,8 @@ impl fmt::Display for ErrorCode {
 }
 
 /// Which error exactly, within a code, where the advice differs: the window's hint follows
-/// it (a declined consent is not a misconfigured app). Mirrored in `ui/src/lib/types.ts`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// it (a declined consent is not a misconfigured app). Generated into `ui/src/lib/generated/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorReason {
     /// The person declined at the provider (RFC 6749 §4.1.2.1 `access_denied`).

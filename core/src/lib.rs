@@ -31,6 +31,7 @@ pub mod store;
 pub mod token;
 pub mod vault;
 pub mod watch;
+pub mod window;
 
 pub use clock::{Clock, Timestamp};
 pub use error::{Error, ErrorCode, ErrorReason, OAuthError, Result};

@@ -18,7 +18,7 @@ use crate::store::{RefreshLogEntry, Settings, Status};
 use crate::vault::{app_secret_key, connection_key};
 
 /// The connection detail view.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Detail {
     /// The connection.
@@ -42,7 +42,7 @@ pub struct Detail {
 }
 
 /// What a revoke achieved, in words the UI shows as they are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct RevokeOutcome {
     /// The provider confirmed the revocation.

@@ -32,7 +32,7 @@ pub fn valid_callback_id(id: &str) -> bool {
 }
 
 /// Which preset a provider app follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum PresetId {
     /// Rememberizer.
@@ -81,7 +81,7 @@ impl std::str::FromStr for PresetId {
 }
 
 /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     /// `client_id` and `client_secret` in the form body.
@@ -91,7 +91,7 @@ pub enum AuthMethod {
 }
 
 /// How the authorization response comes back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum RedirectMode {
     /// `app.latchkey:/oauth/callback`, delivered by the OS to the app.

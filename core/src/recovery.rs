@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::service::{Event, Latchkey};
 
 /// The state of the metadata file, for the window's recovery screen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DataHealth {
     /// The file cannot be read.
@@ -24,7 +24,7 @@ pub struct DataHealth {
 }
 
 /// What a recovery did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Recovered {
     /// The last good copy was restored (otherwise Latchkey starts empty).

@@ -86,7 +86,7 @@ pub enum Notification {
 }
 
 /// An error as it crosses to the UI: `{ code, message, reason? }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct ErrorView {
     /// What the UI can act on.
     pub code: ErrorCode,
@@ -94,9 +94,11 @@ pub struct ErrorView {
     pub message: String,
     /// Which error exactly, where the advice differs (the hint follows it).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub reason: Option<ErrorReason>,
     /// The scope a `missing_scope` error is about, when known ("Connect again with …").
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub scope: Option<String>,
 }
 
@@ -111,7 +113,7 @@ impl From<&Error> for ErrorView {
 }
 
 /// A preset, for the provider-app form.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PresetView {
     id: PresetId,
@@ -131,7 +133,7 @@ pub struct PresetView {
 }
 
 /// A provider app, for lists and forms (no secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AppView {
     /// Id.
@@ -179,7 +181,7 @@ pub struct AppView {
 }
 
 /// What discovery found at a base URL, before an app is saved.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscoveryView {
     /// Whether the provider publishes metadata at all.
@@ -206,8 +208,10 @@ pub struct DiscoveryView {
 }
 
 /// What the UI sends to add or edit a provider app.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+// Every `Option` field may be left out by the UI (`#[serde(default)]`).
+#[ts(optional_fields = nullable)]
 pub struct AppInput {
     /// Id when editing.
     #[serde(default)]
@@ -224,6 +228,7 @@ pub struct AppInput {
     pub client_id: String,
     /// Client secret; empty or absent on edit keeps the stored one.
     #[serde(default)]
+    #[ts(as = "Option<String>")]
     pub client_secret: Option<SecretString>,
     /// Scopes.
     #[serde(default)]
@@ -262,7 +267,7 @@ pub struct AppInput {
 }
 
 /// A connection, for lists (no token).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionView {
     /// Id.
@@ -311,7 +316,7 @@ pub struct ConnectionView {
 }
 
 /// A started connect flow.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectStart {
     /// Flow id.

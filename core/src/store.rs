@@ -98,7 +98,7 @@ pub struct ProviderApp {
 }
 
 /// What a connection is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Tokens are good (or will be refreshed in time).
@@ -116,7 +116,7 @@ pub enum Status {
 }
 
 /// One refresh attempt's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshLogEntry {
     /// When.
@@ -218,7 +218,7 @@ impl Connection {
 }
 
 /// Settings the person can change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     /// Refresh this long before expiry at least (the margin is the larger of this and 10 %

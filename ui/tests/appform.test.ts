@@ -39,7 +39,7 @@ describe('provider app form', () => {
     render(AppForm, { props: { presets: PRESETS, onsaved, oncancel: vi.fn() } });
     await setValue('app-preset', 'fusio');
     expect(el('app-name').value).toBe('Fusio');
-    expect(el('app-scopes').value).toBe('backend');
+    expect(el('app-scopes').value).toBe('consumer');
     await setValue('app-client-id', 'fusio-client');
     await setValue('app-client-secret', 's3cret');
 
@@ -62,7 +62,7 @@ describe('provider app form', () => {
           baseUrl: 'http://127.0.0.1:8080',
           clientId: 'fusio-client',
           clientSecret: 's3cret',
-          scopes: 'backend',
+          scopes: 'consumer',
           redirectMode: 'loopback',
           callbackId: expect.stringMatching(/^[0-9a-f]{8}$/),
           authorizeUrl: null,

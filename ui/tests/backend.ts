@@ -2,64 +2,28 @@
 // through mockIPC, records every call, and emits events.
 import { emit } from '@tauri-apps/api/event';
 import { mockIPC } from '@tauri-apps/api/mocks';
-import type { Connection, Preset, ProviderApp } from '../src/lib/types';
+import type {
+  AppInfo,
+  Connection,
+  ConnectionDetail,
+  ConnectStart,
+  DataHealth,
+  DeviceStart,
+  Discovery,
+  Notice,
+  Preset,
+  ProviderApp,
+  Recovered,
+  RevokeResult,
+  Settings,
+} from '../src/lib/types';
+import presetsJson from './fixtures/presets.json';
 
 export const NOW = () => Math.floor(Date.now() / 1000);
 
-export const PRESETS: Preset[] = [
-  {
-    id: 'rememberizer',
-    name: 'Rememberizer',
-    baseUrlRequired: false,
-    defaultBaseUrl: 'https://api.rememberizer.ai',
-    defaultScopes: 'read offline_access',
-    redirectModes: ['deep_link', 'loopback'],
-    help: 'Register an app at Rememberizer → Developer → Apps.',
-    discovery: false,
-    endpointsSuffice: false,
-    authMethod: 'client_secret_post',
-    manageUrl: 'https://rememberizer.ai/apps',
-  },
-  {
-    id: 'textmaster',
-    name: 'TextMaster',
-    baseUrlRequired: false,
-    defaultBaseUrl: 'https://app.textmaster.com',
-    defaultScopes: 'public user:read user:email',
-    redirectModes: ['paste', 'deep_link', 'loopback'],
-    help: 'Create an application in your TextMaster account.',
-    discovery: false,
-    endpointsSuffice: false,
-    authMethod: 'client_secret_post',
-    manageUrl: null,
-  },
-  {
-    id: 'fusio',
-    name: 'Fusio',
-    baseUrlRequired: true,
-    defaultBaseUrl: null,
-    defaultScopes: 'backend',
-    redirectModes: ['loopback', 'paste'],
-    help: 'Add an app in your Fusio backend.',
-    discovery: true,
-    endpointsSuffice: false,
-    authMethod: 'client_secret_basic',
-    manageUrl: null,
-  },
-  {
-    id: 'generic',
-    name: 'Generic OAuth 2.0',
-    baseUrlRequired: true,
-    defaultBaseUrl: null,
-    defaultScopes: '',
-    redirectModes: ['deep_link', 'loopback', 'paste'],
-    help: 'Any RFC 6749 server.',
-    discovery: true,
-    endpointsSuffice: true,
-    authMethod: 'client_secret_post',
-    manageUrl: null,
-  },
-];
+// The real preset table (`Latchkey::presets()`, what `list_presets` returns), written by
+// `make types` and checked fresh by `make test`.
+export const PRESETS = presetsJson as Preset[];
 
 export function app(over: Partial<ProviderApp> = {}): ProviderApp {
   return {
@@ -71,8 +35,18 @@ export function app(over: Partial<ProviderApp> = {}): ProviderApp {
     scopes: 'read offline_access',
     redirectMode: 'deep_link',
     redirectUri: 'app.latchkey:/oauth/callback',
+    callbackId: null,
+    loopbackPort: null,
+    authMethod: 'client_secret_post',
     hasSecret: true,
+    authorizeUrl: null,
+    tokenUrl: null,
+    revocationUrl: null,
+    userinfoUrl: null,
+    deviceAuthorizationUrl: null,
     connectionCount: 0,
+    credentialsRejected: null,
+    server: 'api.rememberizer.ai',
     ...over,
   };
 }
@@ -90,21 +64,58 @@ export function connection(over: Partial<Connection> = {}): Connection {
     status: 'connected',
     expiresAt: NOW() + 3 * 3600 + 30,
     lastRefreshAt: NOW() - 600,
+    lastVerifiedAt: NOW() - 600,
     nextRefreshAt: NOW() + 3 * 3600 - 300,
     lastError: null,
     scopesGranted: ['read'],
     scopesRequested: ['read', 'offline_access'],
     createdAt: NOW() - 86400,
+    appCredentialsRejected: null,
+    revocation: 'tries',
+    manageUrl: 'https://rememberizer.ai/personal/third-party-apps',
+    server: 'api.rememberizer.ai',
     ...over,
   };
 }
 
-export type Handler = (args: Record<string, unknown>) => unknown;
+/** What each IPC command returns (src-tauri/commands.rs): the mocks answer with the real
+ * (generated) types, so a test cannot rely on a shape the backend never sends. */
+export interface Replies {
+  app_info: AppInfo;
+  list_presets: Preset[];
+  list_apps: ProviderApp[];
+  save_app: ProviderApp;
+  discover_provider: Discovery;
+  add_scope: ProviderApp;
+  list_connections: Connection[];
+  start_connect: ConnectStart;
+  cancel_connect: null;
+  submit_code: Connection;
+  start_device: DeviceStart;
+  wait_device: Connection;
+  cancel_device: null;
+  open_external: null;
+  connection_detail: ConnectionDetail;
+  refresh_now: Connection;
+  revoke_connection: RevokeResult;
+  revoke_grant: null;
+  remove_app: null;
+  get_settings: Settings;
+  save_settings: Settings;
+  data_health: DataHealth;
+  restore_backup: Recovered;
+  start_empty: Recovered;
+  take_notices: Notice[];
+}
+
+export type Handler<C extends keyof Replies = keyof Replies> = (
+  args: Record<string, unknown>,
+) => Replies[C] | Promise<Replies[C]>;
 
 export interface Backend {
   calls: { cmd: string; args: Record<string, unknown> }[];
   state: { connections: Connection[]; apps: ProviderApp[] };
-  on: (cmd: string, h: Handler) => void;
+  on: <C extends keyof Replies>(cmd: C, h: Handler<C>) => void;
   callsOf: (cmd: string) => Record<string, unknown>[];
   emit: (event: string, payload: unknown) => Promise<void>;
 }
@@ -112,7 +123,7 @@ export interface Backend {
 export function fakeBackend(init: { connections?: Connection[]; apps?: ProviderApp[] } = {}): Backend {
   const state = { connections: init.connections ?? [], apps: init.apps ?? [] };
   const calls: Backend['calls'] = [];
-  const handlers: Record<string, Handler> = {
+  const handlers: { [C in keyof Replies]?: Handler<C> } = {
     app_info: () => ({
       version: '0.1.0',
       dataDir: '/home/alice/.local/share/latchkey',
@@ -124,7 +135,7 @@ export function fakeBackend(init: { connections?: Connection[]; apps?: ProviderA
     list_connections: () => state.connections,
     data_health: () => ({ damaged: false, path: '/data/latchkey.json', backupAvailable: false, detail: null }),
     get_settings: () => ({ refreshMarginSecs: 300, notifications: true, autostartAgent: true, refreshAtLeastEveryDays: 7 }),
-    save_settings: (a) => a.settings,
+    save_settings: (a) => a.settings as Settings,
     cancel_connect: () => null,
     open_external: () => null,
   };
@@ -132,7 +143,7 @@ export function fakeBackend(init: { connections?: Connection[]; apps?: ProviderA
     (cmd, args) => {
       const a = (args ?? {}) as Record<string, unknown>;
       calls.push({ cmd, args: a });
-      const h = handlers[cmd];
+      const h = handlers[cmd as keyof Replies] as Handler | undefined;
       if (!h) throw { code: 'internal', message: `unmocked command ${cmd}` };
       return h(a);
     },
@@ -142,7 +153,7 @@ export function fakeBackend(init: { connections?: Connection[]; apps?: ProviderA
     calls,
     state,
     on: (cmd, h) => {
-      handlers[cmd] = h;
+      (handlers as Record<string, Handler>)[cmd] = h as Handler;
     },
     callsOf: (cmd) => calls.filter((c) => c.cmd === cmd).map((c) => c.args),
     emit: (event, payload) => emit(event, payload),

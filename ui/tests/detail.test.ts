@@ -26,6 +26,7 @@ describe('connection detail', () => {
         { at: NOW() - 7200, ok: true, message: null },
         { at: NOW() - 3600, ok: false, message: 'network: timed out' },
       ],
+      scopeLabels: {},
     }));
     be.on('refresh_now', () => c);
     render(App);
@@ -61,6 +62,7 @@ describe('connection detail', () => {
       extrasError: null,
       manageUrl: null,
       refreshLog: [],
+      scopeLabels: {},
     }));
     be.on('revoke_grant', () => {
       grants = [];

@@ -1,6 +1,7 @@
 import { fireEvent, render, screen, waitFor } from '@testing-library/svelte';
 import { describe, expect, test, vi } from 'vitest';
 import DeviceSignIn from '../src/components/DeviceSignIn.svelte';
+import type { Connection } from '../src/lib/types';
 import { app, connection, fakeBackend, NOW } from './backend';
 
 const START = {
@@ -15,7 +16,7 @@ const START = {
 describe('sign in on another device', () => {
   test('shows the code and the address, waits, and finishes with the connection', async () => {
     const be = fakeBackend();
-    let approve: (v: unknown) => void = () => {};
+    let approve: (v: Connection) => void = () => {};
     be.on('start_device', () => START);
     be.on('wait_device', () => new Promise((r) => (approve = r)));
     const onfinished = vi.fn();

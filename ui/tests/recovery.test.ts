@@ -10,7 +10,7 @@ const DAMAGED = { code: 'damaged_data', message: `Latchkey's data file ${PATH} i
 function damagedBackend(backupAvailable: boolean) {
   const be = fakeBackend();
   let damaged = true;
-  const fail = (ok: () => unknown) => () => {
+  const fail = <T>(ok: () => T) => (): T => {
     if (damaged) throw DAMAGED;
     return ok();
   };

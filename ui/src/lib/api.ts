@@ -1,7 +1,7 @@
 // The only module that talks to Tauri. Every command has a typed wrapper;
 // every failure is rethrown as an ApiError `{code, message}`.
 import { invoke } from '@tauri-apps/api/core';
-import { REASON_HINTS } from './errors';
+import { ERROR_TITLES, REASON_HINTS } from './errors';
 import { listen } from '@tauri-apps/api/event';
 import type {
   ApiError,
@@ -25,18 +25,9 @@ import type {
   Settings,
 } from './types';
 
-export const ERROR_CODES: readonly ErrorCode[] = [
-  'needs_reconnect',
-  'keychain_unavailable',
-  'provider_rejected',
-  'network',
-  'invalid_input',
-  'not_found',
-  'flow',
-  'missing_scope',
-  'internal',
-  'damaged_data',
-];
+/** Every error code, at run time: the keys of `ERROR_TITLES`, which the compiler holds to
+ * exactly the generated `ErrorCode` union (one place: Rust's `ErrorCode`). */
+export const ERROR_CODES = Object.keys(ERROR_TITLES) as readonly ErrorCode[];
 
 /** Turns whatever a rejected invoke produced into an ApiError. */
 export function normaliseError(e: unknown): ApiError {
