@@ -119,7 +119,7 @@ pub enum RevocationStyle {
 }
 
 /// What a connection's detail shows beside the profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Extras {
     /// Nothing more.

@@ -130,6 +130,13 @@ pub struct PresetView {
     endpoints_suffice: bool,
     /// The preset's token-endpoint client authentication.
     auth_method: AuthMethod,
+    /// What the connection detail shows beside the profile.
+    extras: crate::provider::Extras,
+    /// The redirect URI a paste-the-code sign-in sends (`None`: none at all, the provider then
+    /// shows the code).
+    paste_redirect_uri: Option<&'static str>,
+    /// Whether the form must ask for a client secret.
+    client_secret_required: bool,
 }
 
 /// A provider app, for lists and forms (no secret).
@@ -588,6 +595,9 @@ impl Latchkey {
                     discovery: p.discovery,
                     endpoints_suffice: p.endpoints_suffice(),
                     auth_method: p.auth_method,
+                    extras: p.extras,
+                    paste_redirect_uri: p.paste_redirect_uri,
+                    client_secret_required: p.client_secret_required,
                 }
             })
             .collect()

@@ -4,6 +4,7 @@ import * as api from '../src/lib/api';
 import { countdown, duration, expiryText } from '../src/lib/format';
 import { redirectUriFor } from '../src/lib/redirect';
 import { checkUrl } from '../src/lib/validate';
+import { PRESETS } from './backend';
 
 describe('api error normalisation', () => {
   test('keeps a backend {code, message}', () => {
@@ -46,15 +47,21 @@ describe('api error normalisation', () => {
 
 describe('redirect URIs', () => {
   test('per preset and mode', () => {
-    expect(redirectUriFor('rememberizer', 'deep_link').uri).toBe('app.latchkey:/oauth/callback');
-    expect(redirectUriFor('fusio', 'loopback').uri).toBe('http://127.0.0.1/oauth/callback');
-    expect(redirectUriFor('generic', 'deep_link', 'ab12cd34').uri).toBe('app.latchkey:/oauth/callback/ab12cd34');
-    expect(redirectUriFor('fusio', 'loopback', 'ab12cd34').uri).toBe('http://127.0.0.1/oauth/callback/ab12cd34');
-    expect(redirectUriFor('textmaster', 'paste', 'ab12cd34').uri).toBe('urn:ietf:wg:oauth:2.0:oob');
-    expect(redirectUriFor('fusio', 'loopback').note).toMatch(/any port/i);
-    expect(redirectUriFor('textmaster', 'paste').uri).toBe('urn:ietf:wg:oauth:2.0:oob');
-    expect(redirectUriFor('fusio', 'paste').uri).toBeNull();
-    expect(redirectUriFor('fusio', 'paste').note).toMatch(/no redirect uri/i);
+    const [rememberizer, fusio, generic, textmaster] = ['rememberizer', 'fusio', 'generic', 'textmaster'].map(
+      (id) => PRESETS.find((p) => p.id === id)!,
+    );
+    expect(redirectUriFor(rememberizer, 'deep_link').uri).toBe('app.latchkey:/oauth/callback');
+    expect(redirectUriFor(fusio, 'loopback').uri).toBe('http://127.0.0.1/oauth/callback');
+    expect(redirectUriFor(generic, 'deep_link', 'ab12cd34').uri).toBe('app.latchkey:/oauth/callback/ab12cd34');
+    expect(redirectUriFor(fusio, 'loopback', 'ab12cd34').uri).toBe('http://127.0.0.1/oauth/callback/ab12cd34');
+    // The paste-mode URI comes from the preset table: Fusio sends none.
+    expect(redirectUriFor(fusio, 'paste').uri).toBeNull();
+    expect(redirectUriFor(generic, 'paste').uri).toBe('urn:ietf:wg:oauth:2.0:oob');
+    expect(redirectUriFor(textmaster, 'paste', 'ab12cd34').uri).toBe('urn:ietf:wg:oauth:2.0:oob');
+    expect(redirectUriFor(fusio, 'loopback').note).toMatch(/any port/i);
+    expect(redirectUriFor(textmaster, 'paste').uri).toBe('urn:ietf:wg:oauth:2.0:oob');
+    expect(redirectUriFor(fusio, 'paste').uri).toBeNull();
+    expect(redirectUriFor(fusio, 'paste').note).toMatch(/no redirect uri/i);
   });
 });
 

@@ -1,6 +1,7 @@
 // The redirect URI a person registers at the provider, per preset, mode and provider app.
-// Mirrors the backend's redirect_uri_for(preset, mode, callback_id, loopback_port).
-import type { PresetId, RedirectMode } from './types';
+// Mirrors the backend's redirect_uri_for(preset, mode, callback_id, loopback_port); the
+// preset's paste-mode URI comes from the preset table.
+import type { Preset, RedirectMode } from './types';
 
 export const CALLBACK_PATH = '/oauth/callback';
 export const OOB_URI = 'urn:ietf:wg:oauth:2.0:oob';
@@ -33,7 +34,7 @@ export function newCallbackId(): string {
 }
 
 export function redirectUriFor(
-  preset: PresetId,
+  preset: Pick<Preset, 'name' | 'pasteRedirectUri'>,
   mode: RedirectMode,
   callbackId: string | null = null,
   loopbackPort: number | null = null,
@@ -53,14 +54,14 @@ export function redirectUriFor(
         note: 'Any port: Latchkey listens on a free port of 127.0.0.1 for each sign-in (RFC 8252). If the provider refuses the sign-in (often a bare “403 Forbidden” page), it matches the port too: choose a fixed port.',
       };
     case 'paste':
-      if (preset === 'fusio') {
+      if (!preset.pasteRedirectUri) {
         return {
           uri: null,
-          note: 'No redirect URI: Fusio then shows the code on its page, and you paste it into Latchkey.',
+          note: `No redirect URI: ${preset.name} then shows the code on its page, and you paste it into Latchkey.`,
         };
       }
       return {
-        uri: OOB_URI,
+        uri: preset.pasteRedirectUri,
         note: 'The provider shows the code on its page, and you paste it into Latchkey.',
       };
   }

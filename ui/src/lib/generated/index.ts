@@ -13,6 +13,7 @@ export type { DiscoveryView } from './DiscoveryView';
 export type { ErrorCode } from './ErrorCode';
 export type { ErrorReason } from './ErrorReason';
 export type { ErrorView } from './ErrorView';
+export type { Extras } from './Extras';
 export type { Grant } from './Grant';
 export type { Memento } from './Memento';
 export type { Notice } from './Notice';
