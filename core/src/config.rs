@@ -27,7 +27,7 @@ pub struct Config {
     /// the provider says about lifetimes (30 s; `LATCHKEY_MIN_REFRESH_INTERVAL_SECS` for tests
     /// and demos with seconds-long tokens).
     pub min_refresh_interval_secs: i64,
-    /// How long a sign-in waits for its answer, in seconds (10 minutes, SPEC §2;
+    /// How long a sign-in waits for its answer, in seconds (10 minutes;
     /// `LATCHKEY_FLOW_TIMEOUT_SECS` shortens it for tests).
     pub flow_timeout_secs: i64,
     /// The time limit of one request to a provider (30 s; `LATCHKEY_HTTP_TIMEOUT_SECS`).
@@ -47,7 +47,8 @@ pub struct Config {
     pub shell: ShellSwitches,
 }
 
-/// The app shell's switches (most take effect only in builds with the `test-hooks` feature).
+/// The app shell's switches. The test hooks (`open_url_log`, `demo_provider`,
+/// `bench_ready_file`) are read only in builds with the `test-hooks` feature.
 #[derive(Debug, Clone, Default)]
 pub struct ShellSwitches {
     /// `LATCHKEY_OPEN_URL_LOG`: URLs to open are appended here instead (the e2e plays the browser).
@@ -125,13 +126,16 @@ impl Config {
         if let Some(s) = number("LATCHKEY_PASTE_HINT_SECS") {
             c.paste_hint_secs = s.clamp(1, 3600) as u64;
         }
-        c.shell = ShellSwitches {
-            open_url_log: set("LATCHKEY_OPEN_URL_LOG").map(PathBuf::from),
-            no_agent: var("LATCHKEY_NO_AGENT").is_some(),
-            demo_provider: set("LATCHKEY_DEMO_PROVIDER").map(|u| (u, var("LATCHKEY_DEMO_PROFILE").unwrap_or_default())),
-            no_scheme_registration: var("LATCHKEY_NO_SCHEME_REGISTRATION").is_some(),
-            bench_ready_file: set("LATCHKEY_BENCH_READY_FILE").map(PathBuf::from),
-        };
+        c.shell.no_agent = var("LATCHKEY_NO_AGENT").is_some();
+        c.shell.no_scheme_registration = var("LATCHKEY_NO_SCHEME_REGISTRATION").is_some();
+        // The test hooks' variables are read only in builds with the hooks (never packaged).
+        #[cfg(feature = "test-hooks")]
+        {
+            c.shell.open_url_log = set("LATCHKEY_OPEN_URL_LOG").map(PathBuf::from);
+            c.shell.demo_provider =
+                set("LATCHKEY_DEMO_PROVIDER").map(|u| (u, var("LATCHKEY_DEMO_PROFILE").unwrap_or_default()));
+            c.shell.bench_ready_file = set("LATCHKEY_BENCH_READY_FILE").map(PathBuf::from);
+        }
         Ok(c)
     }
 }
@@ -169,7 +173,8 @@ mod tests {
         assert_eq!((c.flow_timeout_secs, c.http_timeout_secs, c.paste_hint_secs), (5, 7, 2));
         assert!(!c.notifications && !c.autostart_allowed && c.shell.no_agent);
         assert_eq!(c.log_level, log::LevelFilter::Debug);
-        assert_eq!(c.shell.demo_provider, Some(("http://127.0.0.1:1".into(), "fusio".into())));
+        let hooks = cfg!(feature = "test-hooks");
+        assert_eq!(c.shell.demo_provider.is_some(), hooks, "the test hooks' variables only with the hooks");
         let d = Config::from_vars(vars(&[("LATCHKEY_DATA_DIR", "/tmp/d")])).unwrap();
         assert_eq!((d.keyring_service.as_str(), d.min_refresh_interval_secs), (APP_ID, MIN_REFRESH_INTERVAL_SECS));
         assert!(d.notifications);

@@ -13,7 +13,7 @@ use crate::endpoints::Endpoints;
 use crate::error::{Error, OAuthError, Result};
 use crate::provider::RedirectMode;
 
-/// A pending authorization expires after ten minutes (SPEC §2) unless configured otherwise
+/// A pending authorization expires after ten minutes unless configured otherwise
 /// ([`crate::Config::flow_timeout_secs`]).
 pub const FLOW_TTL_SECS: i64 = 600;
 /// The message for a callback when nothing is waiting for one.
@@ -217,7 +217,8 @@ impl Flows {
         before != pending.len()
     }
 
-    /// Takes the flow a redirect belongs to, checking everything SPEC §2 requires. An unknown
+    /// Takes the flow a redirect belongs to, checking `state` (RFC 6749 §10.12), `iss` (RFC 9207), the app's own callback path
+    /// (RFC 9700 §4.4.2) and the flow's age. An unknown
     /// `state`, or an answer that arrived at another address than its flow's redirect URI
     /// (another provider app's path: a mix-up, RFC 9700 §4.4.2), changes nothing; a known state
     /// at the right address is used up whatever the outcome (one use).

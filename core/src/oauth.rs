@@ -2,7 +2,7 @@
 //!
 //! Built by hand on reqwest rather than with `oauth2`'s client: its typed token responses
 //! require a numeric `expires_in` and an enum `token_type`, which the providers here do not
-//! all send (SPEC §2), and it brings its own reqwest version. `oauth2` still supplies PKCE
+//! all send (`tests/real_servers.rs`, the fuzz targets), and it brings its own reqwest version. `oauth2` still supplies PKCE
 //! and `state` (see `flow`).
 
 use base64::Engine;

@@ -1,7 +1,7 @@
 //! Provider presets (a reviewed data table) and the provider apps a person registers.
 //!
 //! Endpoints are paths relative to a base URL, so tests, staging and self-hosted instances
-//! override the base and keep the paths (SPEC §3).
+//! override the base and keep the paths.
 
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -401,7 +401,7 @@ mod tests {
                 assert!(path.starts_with('/'));
             }
         }
-        // Provider facts that matter for security and interop (SPEC §3).
+        // Provider facts that matter for security and interop.
         assert_eq!(PresetId::Fusio.preset().auth_method, AuthMethod::ClientSecretBasic);
         assert!(!PresetId::Fusio.preset().redirect_modes.contains(&RedirectMode::DeepLink));
         assert!(PresetId::Fusio.preset().base_url_required());

@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 pub const UNKNOWN_LIFETIME_CHECK_SECS: i64 = 3600;
 
 /// Refresh at expiry minus the larger of `margin_secs` and 10 % of the token's lifetime
-/// (SPEC U6) — but never before half the lifetime has passed, so a token that lives shorter
+/// — but never before half the lifetime has passed, so a token that lives shorter
 /// than the margin is not refreshed in a tight loop. `None` when the token has no known expiry.
 pub fn refresh_at(issued_at: Timestamp, expires_at: Option<Timestamp>, margin_secs: u64) -> Option<Timestamp> {
     let expires = expires_at?;

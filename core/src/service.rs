@@ -143,19 +143,19 @@ pub struct PresetView {
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AppView {
-    /// Id.
+    /// Stable id (connections refer to it).
     pub id: String,
-    /// Preset.
+    /// The preset it follows.
     pub preset: PresetId,
-    /// Name.
+    /// The name the person gave it (the preset's by default).
     pub name: String,
-    /// Base URL override.
+    /// The server address when it is not the preset's production one.
     pub base_url: Option<Url>,
     /// Client id (not a secret).
     pub client_id: String,
-    /// Scopes.
+    /// The scopes it asks for, space-separated.
     pub scopes: String,
-    /// Redirect mode.
+    /// How the authorization response comes back.
     pub redirect_mode: RedirectMode,
     /// The exact redirect URI to register at the provider.
     pub redirect_uri: Option<String>,
@@ -166,15 +166,15 @@ pub struct AppView {
     /// How the client authenticates at the token endpoint (in force: chosen, discovered or
     /// the preset's).
     pub auth_method: AuthMethod,
-    /// Whether a secret is stored.
+    /// Whether a client secret is in the keychain (its value never leaves it).
     pub has_secret: bool,
-    /// Explicit/discovered endpoints.
+    /// The authorization endpoint, when entered or discovered (else the preset's path).
     pub authorize_url: Option<Url>,
-    /// Token endpoint.
+    /// The token endpoint, when entered or discovered.
     pub token_url: Option<Url>,
-    /// Revocation endpoint.
+    /// The RFC 7009 revocation endpoint, when entered or discovered.
     pub revocation_url: Option<Url>,
-    /// Userinfo endpoint.
+    /// The profile (userinfo) endpoint, when entered or discovered.
     pub userinfo_url: Option<Url>,
     /// RFC 8628 device authorization endpoint: "sign in on another device" is offered.
     pub device_authorization_url: Option<Url>,
@@ -195,13 +195,13 @@ pub struct DiscoveryView {
     pub found: bool,
     /// Its issuer (the base URL, checked).
     pub issuer: Option<String>,
-    /// Authorization endpoint.
+    /// `authorization_endpoint`.
     pub authorize_url: Option<Url>,
-    /// Token endpoint.
+    /// `token_endpoint`.
     pub token_url: Option<Url>,
-    /// Revocation endpoint.
+    /// `revocation_endpoint` (RFC 7009).
     pub revocation_url: Option<Url>,
-    /// Userinfo endpoint.
+    /// `userinfo_endpoint`.
     pub userinfo_url: Option<Url>,
     /// RFC 8628 device authorization endpoint ("sign in on another device").
     pub device_authorization_url: Option<Url>,
@@ -223,21 +223,22 @@ pub struct AppInput {
     /// Id when editing.
     #[serde(default)]
     pub id: Option<String>,
-    /// Preset.
+    /// The preset it follows (fixed once saved).
     pub preset: PresetId,
     /// Name (defaults to the preset's).
     #[serde(default)]
     pub name: String,
-    /// Base URL.
+    /// The server address (required where the preset has no production server, unless the
+    /// endpoints stand in for it).
     #[serde(default)]
     pub base_url: Option<String>,
-    /// Client id.
+    /// The client id the provider issued.
     pub client_id: String,
     /// Client secret; empty or absent on edit keeps the stored one.
     #[serde(default)]
     #[ts(as = "Option<String>")]
     pub client_secret: Option<SecretString>,
-    /// Scopes.
+    /// The scopes to ask for, space-separated (absent: the preset's, or discovery's).
     #[serde(default)]
     pub scopes: Option<String>,
     /// Redirect mode (defaults to the preset's first).
@@ -248,13 +249,13 @@ pub struct AppInput {
     /// endpoints when it has no base URL.
     #[serde(default)]
     pub authorize_url: Option<String>,
-    /// Token endpoint.
+    /// The token endpoint, overriding the preset's or discovery's.
     #[serde(default)]
     pub token_url: Option<String>,
-    /// Revocation endpoint.
+    /// The RFC 7009 revocation endpoint, overriding the preset's or discovery's.
     #[serde(default)]
     pub revocation_url: Option<String>,
-    /// Userinfo endpoint.
+    /// The profile (userinfo) endpoint, overriding the preset's or discovery's.
     #[serde(default)]
     pub userinfo_url: Option<String>,
     /// For a new app: the callback path segment the form showed in its redirect URI (4–32 of
@@ -277,39 +278,39 @@ pub struct AppInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionView {
-    /// Id.
+    /// Stable id (commands and `latchkey-cli` take it).
     pub id: String,
-    /// Provider app id.
+    /// The provider app it signed in with.
     pub app_id: String,
-    /// Provider app name.
+    /// That app's name ("(removed provider app)" once it is gone).
     pub app_name: String,
-    /// Preset.
+    /// That app's preset; `None` once the app is removed (the connection was kept).
     pub preset: Option<PresetId>,
-    /// Account id.
+    /// The account's id at the provider (one connection per app and account).
     pub account_id: String,
-    /// Name.
+    /// The account's display name, from the profile.
     pub name: Option<String>,
-    /// Email.
+    /// The account's email, from the profile.
     pub email: Option<String>,
-    /// Label.
+    /// A label the person gave the connection.
     pub label: Option<String>,
-    /// Status.
+    /// What the connection is doing (a refresh running in this process shows as Refreshing).
     pub status: Status,
-    /// Access token expiry.
+    /// When the access token expires; `None` when the provider gave no usable lifetime.
     pub expires_at: Option<Timestamp>,
-    /// Last refresh.
+    /// The last successful refresh.
     pub last_refresh_at: Option<Timestamp>,
     /// When the provider last accepted the access token ("last verified").
     pub last_verified_at: Option<Timestamp>,
-    /// Next refresh.
+    /// When the next refresh is due.
     pub next_refresh_at: Option<Timestamp>,
-    /// Last error.
+    /// What went wrong last, in plain words (`None` once it works again).
     pub last_error: Option<String>,
-    /// Granted scopes.
+    /// The scopes the provider granted.
     pub scopes_granted: Vec<String>,
-    /// Requested scopes.
+    /// The scopes that were asked for.
     pub scopes_requested: Vec<String>,
-    /// Created.
+    /// When the account was first connected.
     pub created_at: Timestamp,
     /// The provider app's credentials were rejected: this connection waits until the app is
     /// fixed (the provider's words).

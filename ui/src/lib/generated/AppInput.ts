@@ -12,7 +12,7 @@ export type AppInput = {
  */
 id?: string | null, 
 /**
- * Preset.
+ * The preset it follows (fixed once saved).
  */
 preset: PresetId, 
 /**
@@ -20,11 +20,12 @@ preset: PresetId,
  */
 name: string, 
 /**
- * Base URL.
+ * The server address (required where the preset has no production server, unless the
+ * endpoints stand in for it).
  */
 baseUrl?: string | null, 
 /**
- * Client id.
+ * The client id the provider issued.
  */
 clientId: string, 
 /**
@@ -32,7 +33,7 @@ clientId: string,
  */
 clientSecret?: string | null, 
 /**
- * Scopes.
+ * The scopes to ask for, space-separated (absent: the preset's, or discovery's).
  */
 scopes?: string | null, 
 /**
@@ -46,15 +47,15 @@ redirectMode?: RedirectMode | null,
  */
 authorizeUrl?: string | null, 
 /**
- * Token endpoint.
+ * The token endpoint, overriding the preset's or discovery's.
  */
 tokenUrl?: string | null, 
 /**
- * Revocation endpoint.
+ * The RFC 7009 revocation endpoint, overriding the preset's or discovery's.
  */
 revocationUrl?: string | null, 
 /**
- * Userinfo endpoint.
+ * The profile (userinfo) endpoint, overriding the preset's or discovery's.
  */
 userinfoUrl?: string | null, 
 /**

@@ -8,19 +8,19 @@ import type { RedirectMode } from "./RedirectMode";
  */
 export type AppView = { 
 /**
- * Id.
+ * Stable id (connections refer to it).
  */
 id: string, 
 /**
- * Preset.
+ * The preset it follows.
  */
 preset: PresetId, 
 /**
- * Name.
+ * The name the person gave it (the preset's by default).
  */
 name: string, 
 /**
- * Base URL override.
+ * The server address when it is not the preset's production one.
  */
 baseUrl: string | null, 
 /**
@@ -28,11 +28,11 @@ baseUrl: string | null,
  */
 clientId: string, 
 /**
- * Scopes.
+ * The scopes it asks for, space-separated.
  */
 scopes: string, 
 /**
- * Redirect mode.
+ * How the authorization response comes back.
  */
 redirectMode: RedirectMode, 
 /**
@@ -53,23 +53,23 @@ loopbackPort: number | null,
  */
 authMethod: AuthMethod, 
 /**
- * Whether a secret is stored.
+ * Whether a client secret is in the keychain (its value never leaves it).
  */
 hasSecret: boolean, 
 /**
- * Explicit/discovered endpoints.
+ * The authorization endpoint, when entered or discovered (else the preset's path).
  */
 authorizeUrl: string | null, 
 /**
- * Token endpoint.
+ * The token endpoint, when entered or discovered.
  */
 tokenUrl: string | null, 
 /**
- * Revocation endpoint.
+ * The RFC 7009 revocation endpoint, when entered or discovered.
  */
 revocationUrl: string | null, 
 /**
- * Userinfo endpoint.
+ * The profile (userinfo) endpoint, when entered or discovered.
  */
 userinfoUrl: string | null, 
 /**

@@ -8,47 +8,47 @@ import type { Status } from "./Status";
  */
 export type ConnectionView = { 
 /**
- * Id.
+ * Stable id (commands and `latchkey-cli` take it).
  */
 id: string, 
 /**
- * Provider app id.
+ * The provider app it signed in with.
  */
 appId: string, 
 /**
- * Provider app name.
+ * That app's name ("(removed provider app)" once it is gone).
  */
 appName: string, 
 /**
- * Preset.
+ * That app's preset; `None` once the app is removed (the connection was kept).
  */
 preset: PresetId | null, 
 /**
- * Account id.
+ * The account's id at the provider (one connection per app and account).
  */
 accountId: string, 
 /**
- * Name.
+ * The account's display name, from the profile.
  */
 name: string | null, 
 /**
- * Email.
+ * The account's email, from the profile.
  */
 email: string | null, 
 /**
- * Label.
+ * A label the person gave the connection.
  */
 label: string | null, 
 /**
- * Status.
+ * What the connection is doing (a refresh running in this process shows as Refreshing).
  */
 status: Status, 
 /**
- * Access token expiry.
+ * When the access token expires; `None` when the provider gave no usable lifetime.
  */
 expiresAt: number | null, 
 /**
- * Last refresh.
+ * The last successful refresh.
  */
 lastRefreshAt: number | null, 
 /**
@@ -56,23 +56,23 @@ lastRefreshAt: number | null,
  */
 lastVerifiedAt: number | null, 
 /**
- * Next refresh.
+ * When the next refresh is due.
  */
 nextRefreshAt: number | null, 
 /**
- * Last error.
+ * What went wrong last, in plain words (`None` once it works again).
  */
 lastError: string | null, 
 /**
- * Granted scopes.
+ * The scopes the provider granted.
  */
 scopesGranted: Array<string>, 
 /**
- * Requested scopes.
+ * The scopes that were asked for.
  */
 scopesRequested: Array<string>, 
 /**
- * Created.
+ * When the account was first connected.
  */
 createdAt: number, 
 /**

@@ -14,19 +14,19 @@ found: boolean,
  */
 issuer: string | null, 
 /**
- * Authorization endpoint.
+ * `authorization_endpoint`.
  */
 authorizeUrl: string | null, 
 /**
- * Token endpoint.
+ * `token_endpoint`.
  */
 tokenUrl: string | null, 
 /**
- * Revocation endpoint.
+ * `revocation_endpoint` (RFC 7009).
  */
 revocationUrl: string | null, 
 /**
- * Userinfo endpoint.
+ * `userinfo_endpoint`.
  */
 userinfoUrl: string | null, 
 /**
