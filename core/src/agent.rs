@@ -26,6 +26,9 @@ fn open(dir: &Path) -> Result<File> {
 
 impl InstanceLock {
     /// Takes the lock if nobody holds it; `Ok(None)` when another process does.
+    ///
+    /// # Errors
+    /// The data directory or its lock file cannot be opened.
     pub fn try_acquire(data_dir: &Path) -> Result<Option<Self>> {
         let f = open(data_dir)?;
         match f.try_lock() {
@@ -36,6 +39,9 @@ impl InstanceLock {
     }
 
     /// Waits until the lock is free (the agent exited), then takes it. Blocking.
+    ///
+    /// # Errors
+    /// The data directory or its lock file cannot be opened.
     pub fn acquire_blocking(data_dir: &Path) -> Result<Self> {
         let f = open(data_dir)?;
         f.lock().map_err(|e| Error::io("cannot lock the agent's instance lock", e))?;

@@ -65,6 +65,9 @@ fn str_field(v: &Value, k: &str) -> Option<String> {
 }
 
 /// Reads a profile body in the preset's shape.
+///
+/// # Errors
+/// [`Error::BadResponse`] when the profile has no usable account id.
 pub fn parse_profile(style: ProfileStyle, v: &Value) -> Result<Profile> {
     const WHAT: &str = "the profile endpoint";
     let id = match style {
@@ -119,6 +122,9 @@ async fn get_json(client: &reqwest::Client, url: url::Url, token: &SecretString,
 }
 
 /// `GET` the profile endpoint with the access token.
+///
+/// # Errors
+/// Network and HTTP errors; [`Error::MissingScope`] for a 403; a profile without an account id.
 pub async fn fetch_profile(
     client: &reqwest::Client,
     e: &Endpoints,
@@ -139,6 +145,9 @@ fn items(v: &Value) -> Vec<Value> {
 }
 
 /// Rememberizer: `GET /api/v1/mementos/`.
+///
+/// # Errors
+/// Network and HTTP errors; [`Error::MissingScope`] for a 403; an answer that is not a memento list.
 pub async fn mementos(client: &reqwest::Client, e: &Endpoints, token: &SecretString) -> Result<Vec<Memento>> {
     let v = get_json(client, join(&e.api_base, "/api/v1/mementos/")?, token, "the mementos endpoint").await?;
     Ok(parse_mementos(&v))
@@ -190,6 +199,9 @@ fn documents_count(m: &Value) -> Option<i64> {
 }
 
 /// Fusio: `GET /consumer/grant`.
+///
+/// # Errors
+/// Network and HTTP errors; [`Error::MissingScope`] for a 403; an answer that is not a grant list.
 pub async fn grants(client: &reqwest::Client, e: &Endpoints, token: &SecretString) -> Result<Vec<Grant>> {
     let v = get_json(client, join(&e.api_base, "/consumer/grant")?, token, "the grants endpoint").await?;
     Ok(parse_grants(&v))
@@ -212,6 +224,9 @@ pub fn parse_grants(v: &Value) -> Vec<Grant> {
 }
 
 /// Fusio: `DELETE /consumer/grant/{id}`.
+///
+/// # Errors
+/// Network and HTTP errors, and Fusio refusing (the grant is gone or not the account's).
 pub async fn revoke_grant(client: &reqwest::Client, e: &Endpoints, token: &SecretString, grant_id: &str) -> Result<()> {
     if grant_id.is_empty() || !grant_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(Error::InvalidInput(format!("{grant_id:?} is not a grant id")));

@@ -115,6 +115,9 @@ pub fn apply_autostart(enabled: bool, allowed: bool) {
 
 /// Registers (or removes) the agent to start at login: XDG autostart on Linux, a
 /// LaunchAgent on macOS, the Run key on Windows (through the `auto-launch` crate).
+///
+/// # Errors
+/// The login item cannot be written or removed (or the agent binary is not beside the app).
 pub fn set_autostart(enabled: bool) -> Result<()> {
     let l = launcher()?;
     let r = if enabled { l.enable() } else { l.disable() };

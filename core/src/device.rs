@@ -4,7 +4,7 @@
 //! Latchkey asks the provider's device authorization endpoint for a user code, shows it with
 //! the verification URI, and polls the token endpoint until the person has approved (or
 //! denied) on any device. The tokens then take the same path as every other sign-in
-//! ([`Latchkey::store_signed_in`]): profile, keychain, metadata.
+//! (`Latchkey::store_signed_in`): profile, keychain, metadata.
 //!
 //! The parser is tolerant where providers differ (`verification_url` for Google's older name,
 //! numbers as strings) and strict where it matters: a device code is a token (visible ASCII,
@@ -241,6 +241,9 @@ impl Latchkey {
     /// denies (`access_denied`), the code expires (`expired_token`, or its `expires_in`
     /// passes), or [`Latchkey::cancel_device`]. Honours `interval` and `slow_down` (+5 s).
     /// Emits [`Event::ConnectFinished`] either way.
+    ///
+    /// # Errors
+    /// The provider's `access_denied` or `expired_token`, the code's deadline, and the errors of storing a connection.
     pub async fn wait_device(&self, flow_id: &str) -> Result<ConnectionView> {
         let flow =
             FLOWS.lock().expect("device flows").remove(flow_id).ok_or_else(|| {

@@ -80,6 +80,9 @@ fn parse(s: &str) -> Result<Url> {
 
 impl ProviderApp {
     /// The base URL in force: the override, or the preset's production URL.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the preset has no production server and the app no base URL.
     pub fn base(&self) -> Result<Url> {
         match (&self.base_url, self.preset.preset().default_base) {
             (Some(u), _) => Ok(u.clone()),

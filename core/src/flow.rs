@@ -118,6 +118,9 @@ pub const MAX_CALLBACK_LEN: usize = 8 * 1024;
 
 /// Parses a callback URL's query. Repeated parameters are rejected (RFC 6749 §3.1: "MUST NOT
 /// be included more than once").
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a URL that is not a callback (no `state`, another scheme or path).
 pub fn parse_callback(url: &str) -> Result<(String, CallbackParams)> {
     if url.len() > MAX_CALLBACK_LEN {
         return Err(Error::UnknownCallback("the sign-in link is too long; it was ignored".into()));
@@ -225,12 +228,18 @@ impl Flows {
     ///
     /// On success returns the flow and the authorization code. An `error` from the provider
     /// returns the flow with the error, so the caller can report it on that flow.
+    ///
+    /// # Errors
+    /// [`Error::UnknownCallback`] when the answer belongs to no pending sign-in; a malformed URL.
     pub fn take_callback(&self, url: &str, now: Timestamp) -> Result<(PendingFlow, Result<String>)> {
         self.take_callback_for(url, now, None)
     }
 
     /// [`Flows::take_callback`] that accepts only the flow `only` (a loopback listener answers
     /// its own sign-in, never another one's): another flow's state is treated as unknown.
+    ///
+    /// # Errors
+    /// As [`Flows::take_callback`], and when the answer belongs to another sign-in than `only`.
     pub fn take_callback_for(
         &self,
         url: &str,
@@ -276,6 +285,9 @@ impl Flows {
 
     /// Takes a flow by id for a pasted code (the provider's page shows only the code).
     /// `input` is the bare code or the whole redirect URL (then its state must match).
+    ///
+    /// # Errors
+    /// No such pending sign-in, it expired, or the pasted text holds no code (or another sign-in's `state`).
     pub fn take_pasted(&self, flow_id: &str, input: &str, now: Timestamp) -> Result<(PendingFlow, Result<String>)> {
         let input = input.trim();
         if input.is_empty() {

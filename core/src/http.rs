@@ -45,6 +45,9 @@ pub struct Answer {
 }
 
 /// Sends a request and reads the whole answer, bounded.
+///
+/// # Errors
+/// [`Error::Network`] when no answer comes; [`Error::BadResponse`] for an answer over the size limit.
 pub async fn send(what: &'static str, req: RequestBuilder) -> Result<Answer> {
     let resp = req.send().await.map_err(|source| Error::Network { what, source })?;
     read(what, resp).await
@@ -99,6 +102,9 @@ impl Answer {
     }
 
     /// The body as JSON, for resource endpoints.
+    ///
+    /// # Errors
+    /// [`Error::BadResponse`] when the body is not JSON or too large.
     pub fn json(&self, what: &'static str) -> Result<serde_json::Value> {
         if self.body.len() > MAX_TOKEN_RESPONSE * 8 {
             return Err(Error::BadResponse { what, detail: "the answer is too large".into() });

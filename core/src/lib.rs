@@ -7,6 +7,9 @@
 //! 9700 (security BCP), 7009 (revocation), 8414 (metadata), 9207 (`iss`) and 8628 (device
 //! authorization grant).
 
+// Every public function that can fail says when, in an `# Errors` section.
+#![warn(clippy::missing_errors_doc)]
+
 pub mod agent;
 pub mod api;
 pub mod clock;

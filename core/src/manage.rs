@@ -77,6 +77,9 @@ impl Latchkey {
     }
 
     /// The connection detail: profile, scopes, and the preset's grant lists, fetched now.
+    ///
+    /// # Errors
+    /// No such connection; the data file or the keychain cannot be read (the profile's and extras' own failures are in the detail, not errors).
     pub async fn connection_detail(&self, connection_id: &str) -> Result<Detail> {
         let data = self.load()?;
         let conn = data.connection(connection_id)?.clone();
@@ -143,6 +146,9 @@ impl Latchkey {
     }
 
     /// Fusio: revokes one app grant of the account at the provider.
+    ///
+    /// # Errors
+    /// No such connection; a provider app without grants; the provider's refusal or a network error.
     pub async fn revoke_grant(&self, connection_id: &str, grant_id: &str) -> Result<()> {
         let data = self.load()?;
         let app = data.app(&data.connection(connection_id)?.app_id)?.clone();
@@ -162,6 +168,9 @@ impl Latchkey {
     /// then the keychain entry and the metadata row. If the provider cannot be reached the
     /// connection is kept as "revocation pending" (out of refresh) and nothing is removed.
     /// `local_only` removes it here without contacting the provider.
+    ///
+    /// # Errors
+    /// No such connection; the provider refusing the revocation (not a network failure, which leaves it pending); the keychain or the data file failing.
     pub async fn revoke_connection(&self, connection_id: &str, local_only: bool) -> Result<RevokeOutcome> {
         let data = self.load()?;
         let conn = data.connection(connection_id)?.clone();
@@ -276,6 +285,9 @@ impl Latchkey {
     }
 
     /// Retries every pending revocation; returns how many are still pending.
+    ///
+    /// # Errors
+    /// The data file cannot be read or written.
     pub async fn retry_pending_revocations(&self) -> Result<usize> {
         let pending: Vec<String> = self
             .load()?
@@ -302,6 +314,9 @@ impl Latchkey {
     /// (`revoke_connections`; if a revocation is left pending, the app stays — it is needed
     /// to retry — and the error says so), or kept: they stay in the list with their tokens,
     /// but can no longer be refreshed.
+    ///
+    /// # Errors
+    /// No such app; with `revoke_connections`, a connection whose revocation fails (the app is kept so it can be retried).
     pub async fn remove_app(&self, app_id: &str, revoke_connections: bool) -> Result<()> {
         let data = self.load()?;
         data.app(app_id)?;
@@ -332,6 +347,9 @@ impl Latchkey {
     }
 
     /// Names a connection (for `latchkey-cli token LABEL` and the list); empty clears it.
+    ///
+    /// # Errors
+    /// No such connection; the data file cannot be written.
     pub async fn set_label(&self, connection_id: &str, label: &str) -> Result<ConnectionView> {
         let label = label.trim().to_owned();
         if label.len() > 100 || label.chars().any(char::is_control) {
@@ -353,11 +371,17 @@ impl Latchkey {
     }
 
     /// The settings.
+    ///
+    /// # Errors
+    /// The data file cannot be read (damaged: [`Error::DamagedData`]).
     pub fn settings(&self) -> Result<Settings> {
         Ok(self.load()?.settings)
     }
 
     /// Saves the settings (refresh margin 60 s … 1 day).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a value out of range; the data file cannot be written.
     pub async fn save_settings(&self, settings: Settings) -> Result<Settings> {
         if !(60..=86_400).contains(&settings.refresh_margin_secs) {
             return Err(Error::InvalidInput("Refresh margin: between 60 seconds and one day".into()));

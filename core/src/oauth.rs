@@ -70,6 +70,9 @@ async fn token_request(
 /// `nonce` must carry the same one. Only the claim is compared: the ID token is not used for
 /// identity (the profile endpoint is), so its signature is not checked. Without an ID token
 /// (a plain OAuth server that ignored `openid`) there is nothing to check.
+///
+/// # Errors
+/// [`crate::Error::Flow`] when the ID token is not a JWT, carries no nonce, or another one.
 pub fn check_id_token_nonce(body: &[u8], nonce: &str) -> Result<()> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let refused =
@@ -92,6 +95,9 @@ pub fn check_id_token_nonce(body: &[u8], nonce: &str) -> Result<()> {
 
 /// Exchanges an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5), repeating the exact
 /// `redirect_uri` when one was sent, and checks an ID token's `nonce` when one was sent.
+///
+/// # Errors
+/// Network errors, the provider's OAuth error or status, and a token answer the strict parser refuses.
 pub async fn exchange_code(
     http_client: &reqwest::Client,
     e: &Endpoints,
@@ -132,6 +138,9 @@ pub struct Exchanged {
 }
 
 /// Refreshes (RFC 6749 §6). The caller merges the answer with the previous set.
+///
+/// # Errors
+/// Network errors, the provider's OAuth error or status, and a token answer the strict parser refuses.
 pub async fn refresh(
     http_client: &reqwest::Client,
     e: &Endpoints,
@@ -158,6 +167,9 @@ pub enum Revoked {
 
 /// Revokes a token set at the provider: RFC 7009 (refresh token first, then the access
 /// token; 200 for an unknown token is success, §2.2), or Fusio's bearer revoke.
+///
+/// # Errors
+/// Network errors and a refusal of the revocation endpoint (a tried endpoint's 404/405 is not an error).
 pub async fn revoke(
     http_client: &reqwest::Client,
     e: &Endpoints,

@@ -336,6 +336,9 @@ impl Preset {
 
 /// Checks that a provider endpoint may be used: HTTPS, or HTTP on a loopback address
 /// (local testing). No userinfo or fragment.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for plain HTTP to a non-loopback host, another scheme, credentials in the URL or a fragment.
 pub fn check_endpoint(url: &Url) -> Result<()> {
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -365,6 +368,9 @@ pub fn check_endpoint(url: &Url) -> Result<()> {
 }
 
 /// Joins a preset path onto a base URL that may itself carry a path (`https://h/fusio`).
+///
+/// # Errors
+/// [`Error::InvalidInput`] when the result is not a URL.
 pub fn join(base: &Url, path: &str) -> Result<Url> {
     let mut s = base.as_str().trim_end_matches('/').to_owned();
     s.push_str(path);

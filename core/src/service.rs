@@ -41,7 +41,7 @@ pub enum Event {
     /// Connections or apps changed.
     ConnectionsChanged,
     /// A connection that needed reconnecting, or waited for a locked keychain, works again
-    /// (the good news, told like the bad: see [`Latchkey::announce_recovery`]).
+    /// (the good news, told like the bad: see `Latchkey::announce_recovery`).
     Recovered {
         /// Which connection.
         connection_id: String,
@@ -572,6 +572,9 @@ impl Latchkey {
     }
 
     /// The metadata as it is now.
+    ///
+    /// # Errors
+    /// The data file cannot be read, or is damaged ([`Error::DamagedData`]).
     pub fn load(&self) -> Result<Data> {
         self.inner.store.load()
     }
@@ -605,6 +608,9 @@ impl Latchkey {
     }
 
     /// The provider apps.
+    ///
+    /// # Errors
+    /// The data file cannot be read.
     pub fn list_apps(&self) -> Result<Vec<AppView>> {
         let data = self.load()?;
         Ok(data.apps.iter().map(|a| app_view(&data, a)).collect())
@@ -612,6 +618,9 @@ impl Latchkey {
 
     /// Adds or edits a provider app: validates, runs discovery where the preset has it, puts
     /// the secret in the keychain, then saves the rest.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the field (URL, client id, port, callback id); discovery that names another issuer; the keychain refusing the secret; the data file.
     pub async fn save_app(&self, input: AppInput) -> Result<AppView> {
         let existing = match &input.id {
             Some(id) => Some(self.load()?.app(id)?.clone()),
@@ -814,6 +823,9 @@ impl Latchkey {
     // ---- connections ----------------------------------------------------------------
 
     /// The connections.
+    ///
+    /// # Errors
+    /// The data file cannot be read.
     pub fn list_connections(&self) -> Result<Vec<ConnectionView>> {
         let data = self.load()?;
         Ok(data.connections.iter().map(|c| self.view(&data, c)).collect())
@@ -821,12 +833,18 @@ impl Latchkey {
 
     /// Starts connecting an account at a provider app (or reconnecting `reconnect`). The caller
     /// opens `authorize_url` in the browser. For loopback flows a listener is waiting already.
+    ///
+    /// # Errors
+    /// No such app or connection; endpoints that do not resolve; a fixed loopback port that is taken.
     pub async fn start_connect(&self, app_id: &str, reconnect: Option<&str>) -> Result<ConnectStart> {
         self.start_connect_as(app_id, reconnect, None).await
     }
 
     /// [`Latchkey::start_connect`] with another redirect mode than the app's (the command line
     /// completes sign-ins through a loopback listener or a pasted code).
+    ///
+    /// # Errors
+    /// As [`Latchkey::start_connect`], and a redirect mode the preset does not accept.
     pub async fn start_connect_as(
         &self,
         app_id: &str,
@@ -936,12 +954,18 @@ impl Latchkey {
 
     /// Handles a redirect (deep link or loopback). A callback that matches no flow is
     /// rejected and changes nothing ([`crate::flow::NO_FLOW`] when nothing is waiting).
+    ///
+    /// # Errors
+    /// An answer for no pending sign-in; the provider's error; a failed code exchange, profile or save (its tokens are revoked where possible).
     pub async fn handle_callback(&self, url: &str) -> Result<ConnectionView> {
         let (flow, outcome) = self.inner.flows.take_callback(url, self.now())?;
         self.finish_flow(flow, outcome).await
     }
 
     /// Completes a paste-the-code flow.
+    ///
+    /// # Errors
+    /// As [`Latchkey::handle_callback`], and a pasted text without a code.
     pub async fn submit_code(&self, flow_id: &str, code: &str) -> Result<ConnectionView> {
         let (flow, outcome) = self.inner.flows.take_pasted(flow_id, code, self.now())?;
         self.finish_flow(flow, outcome).await

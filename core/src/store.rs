@@ -264,16 +264,25 @@ impl Default for Data {
 
 impl Data {
     /// A provider app by id.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such provider app.
     pub fn app(&self, id: &str) -> Result<&ProviderApp> {
         self.apps.iter().find(|a| a.id == id).ok_or_else(|| Error::NotFound(format!("no provider app {id:?}")))
     }
 
     /// A connection by id.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such connection.
     pub fn connection(&self, id: &str) -> Result<&Connection> {
         self.connections.iter().find(|c| c.id == id).ok_or_else(|| Error::NotFound(format!("no connection {id:?}")))
     }
 
     /// A connection by id, mutable.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such connection.
     pub fn connection_mut(&mut self, id: &str) -> Result<&mut Connection> {
         self.connections.iter_mut().find(|c| c.id == id).ok_or_else(|| Error::NotFound(format!("no connection {id:?}")))
     }
@@ -287,6 +296,9 @@ pub struct Store {
 
 impl Store {
     /// Opens (and creates, private to the user) the data directory.
+    ///
+    /// # Errors
+    /// The directory cannot be created or given its permissions.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
@@ -325,6 +337,9 @@ impl Store {
     /// Read-modify-write under the store's exclusive lock. Nothing is written when `f` fails,
     /// and nothing at all while the file is damaged. Before the new version replaces the
     /// file, the version it replaces (just read, so known good) becomes the backup.
+    ///
+    /// # Errors
+    /// `f`'s error (nothing is written); the lock, the file or its backup cannot be read or written; a damaged file.
     pub fn update<T>(&self, f: impl FnOnce(&mut Data) -> Result<T>) -> Result<T> {
         let _lock = self.lock()?;
         let (mut data, raw) = self.read()?;

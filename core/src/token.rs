@@ -92,6 +92,9 @@ impl TokenSet {
     }
 
     /// Reads what [`TokenSet::to_vault_string`] wrote.
+    ///
+    /// # Errors
+    /// [`Error::Keychain`] when the keychain entry is not a token set this version understands.
     pub fn from_vault_string(s: &SecretString) -> Result<Self> {
         let form: VaultForm = serde_json::from_str(s.expose_secret())
             .map_err(|e| Error::Keychain(format!("a keychain entry is damaged ({})", e.classify_name())))?;

@@ -11,10 +11,19 @@ use crate::error::{Error, Result};
 /// Where secrets live.
 pub trait Vault: Send + Sync + std::fmt::Debug {
     /// Reads an entry; `Ok(None)` when there is none.
+    ///
+    /// # Errors
+    /// [`Error::Keychain`] when the keychain is locked or unreachable.
     fn get(&self, key: &str) -> Result<Option<SecretString>>;
     /// Creates or replaces an entry.
+    ///
+    /// # Errors
+    /// [`Error::Keychain`] when the keychain is locked or unreachable.
     fn set(&self, key: &str, value: &SecretString) -> Result<()>;
     /// Removes an entry; removing a missing entry succeeds.
+    ///
+    /// # Errors
+    /// [`Error::Keychain`] when the keychain is locked or unreachable.
     fn delete(&self, key: &str) -> Result<()>;
     /// Whether the keychain is locked, found out without touching an item (so without raising
     /// an unlock prompt); `None` when the platform cannot tell. Background retries use it so a

@@ -20,6 +20,9 @@ impl std::fmt::Debug for StoreWatch {
 impl Latchkey {
     /// Emits [`Event::ConnectionsChanged`] whenever the metadata file is replaced (by any
     /// process). Uses the OS's file notifications (inotify, FSEvents, ReadDirectoryChangesW).
+    ///
+    /// # Errors
+    /// The data directory cannot be watched.
     pub fn watch_store(&self) -> Result<StoreWatch> {
         let lk = self.clone();
         let file = self.inner.store.path();
