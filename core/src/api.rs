@@ -18,7 +18,7 @@ pub struct Profile {
     pub id: String,
     /// Display name.
     pub name: Option<String>,
-    /// Email.
+    /// The account's email, when the provider shares it.
     pub email: Option<String>,
     /// Other plain fields worth showing.
     pub extra: BTreeMap<String, String>,
@@ -28,9 +28,9 @@ pub struct Profile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Memento {
-    /// Id.
+    /// The memento's id at Rememberizer.
     pub id: String,
-    /// Name.
+    /// Its name, as the person named it.
     pub name: String,
     /// What it holds.
     pub description: Option<String>,
@@ -42,7 +42,7 @@ pub struct Memento {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Grant {
-    /// Grant id.
+    /// The grant's id at Fusio (what revoking it takes).
     pub id: String,
     /// The app's name.
     pub app_name: String,

@@ -56,17 +56,17 @@ pub enum RevokeSupport {
 /// Everything needed to talk to one provider app.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
-    /// Authorization endpoint.
+    /// Where the person signs in (the authorization endpoint).
     pub authorize: Url,
-    /// Token endpoint.
+    /// Where codes and refresh tokens are exchanged (the token endpoint).
     pub token: Url,
-    /// Account profile endpoint.
+    /// The account profile (userinfo) endpoint: who signed in, and the check after a refresh.
     pub profile: Url,
     /// Base of the resource API.
     pub api_base: Url,
-    /// Revocation.
+    /// How a connection is revoked here.
     pub revocation: Revocation,
-    /// Token endpoint client authentication.
+    /// How the client authenticates at the token endpoint (and a revocation endpoint).
     pub auth_method: AuthMethod,
     /// Issuer for the `iss` check.
     pub issuer: Option<String>,

@@ -71,17 +71,17 @@ impl PendingFlow {
 /// What the flow asks the authorization endpoint for.
 #[derive(Debug, Clone)]
 pub struct FlowRequest<'a> {
-    /// Provider app id.
+    /// The provider app that signs in.
     pub app_id: &'a str,
-    /// Client id.
+    /// The client id sent as `client_id`.
     pub client_id: &'a str,
-    /// Scopes.
+    /// The scopes asked for (sent space-separated; none: no `scope`).
     pub scopes: Vec<String>,
     /// Redirect URI, exactly as registered (`None` to omit it).
     pub redirect_uri: Option<String>,
-    /// Mode.
+    /// How the answer comes back.
     pub mode: RedirectMode,
-    /// Reconnect target.
+    /// The connection a reconnect replaces the tokens of.
     pub reconnect: Option<String>,
 }
 

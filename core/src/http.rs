@@ -34,7 +34,7 @@ pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
 /// A response read in full.
 #[derive(Debug)]
 pub struct Answer {
-    /// Status.
+    /// The HTTP status.
     pub status: StatusCode,
     /// `Retry-After` in seconds, when given as a number.
     pub retry_after: Option<u64>,

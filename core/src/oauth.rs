@@ -19,7 +19,7 @@ use crate::token::{TokenSet, parse_token_response};
 /// The client's credentials.
 #[derive(Debug, Clone)]
 pub struct Client<'a> {
-    /// Client id.
+    /// The client id the provider issued.
     pub id: &'a str,
     /// Client secret (redacted Debug).
     pub secret: Option<&'a SecretString>,

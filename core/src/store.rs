@@ -54,7 +54,7 @@ pub struct ProviderApp {
     /// Explicit or discovered endpoints (Generic; discovery for Fusio).
     #[serde(default)]
     pub authorize_url: Option<Url>,
-    /// Token endpoint.
+    /// The token endpoint, entered or discovered (else the preset's path).
     #[serde(default)]
     pub token_url: Option<Url>,
     /// RFC 7009 revocation endpoint.
@@ -144,7 +144,7 @@ pub struct Connection {
     /// A label the person set.
     #[serde(default)]
     pub label: Option<String>,
-    /// Status.
+    /// What the connection is doing (a refresh running is shown from memory, not stored).
     pub status: Status,
     /// When the access token expires.
     pub expires_at: Option<Timestamp>,
@@ -167,7 +167,7 @@ pub struct Connection {
     pub scopes_requested: Vec<String>,
     /// When it was first connected.
     pub created_at: Timestamp,
-    /// Last change.
+    /// When the row last changed.
     pub updated_at: Timestamp,
     /// Recent refresh outcomes, newest last.
     #[serde(default)]
@@ -243,15 +243,15 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Data {
-    /// File format version.
+    /// The version of this file's format.
     pub format: u32,
-    /// Provider apps.
+    /// The provider apps people registered.
     #[serde(default)]
     pub apps: Vec<ProviderApp>,
-    /// Connections.
+    /// The connected accounts.
     #[serde(default)]
     pub connections: Vec<Connection>,
-    /// Settings.
+    /// What the person chose in Settings.
     #[serde(default)]
     pub settings: Settings,
 }

@@ -5,7 +5,7 @@
  */
 export type Grant = { 
 /**
- * Grant id.
+ * The grant's id at Fusio (what revoking it takes).
  */
 id: string, 
 /**

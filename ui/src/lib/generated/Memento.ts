@@ -5,11 +5,11 @@
  */
 export type Memento = { 
 /**
- * Id.
+ * The memento's id at Rememberizer.
  */
 id: string, 
 /**
- * Name.
+ * Its name, as the person named it.
  */
 name: string, 
 /**

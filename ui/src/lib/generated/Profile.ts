@@ -13,7 +13,7 @@ id: string,
  */
 name: string | null, 
 /**
- * Email.
+ * The account's email, when the provider shares it.
  */
 email: string | null, 
 /**
