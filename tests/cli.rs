@@ -23,17 +23,8 @@ fn stdout(o: &Output) -> String {
 
 /// Starts `latchkey-cli connect`, plays the browser, and returns the finished process.
 async fn connect_via_cli(w: &World, app: &str, flag: &str) -> Output {
-    let mut child = Command::new(CLI)
-        .args(["connect", app, flag, "--no-browser", "--json"])
-        .envs(w.child_env())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut url = String::new();
-    out.read_line(&mut url).unwrap();
+    let (mut child, mut out, url) =
+        w.spawn_cli(CLI, &["connect", app, flag, "--no-browser", "--json"], Stdio::piped(), Stdio::inherit());
     let answer = w.provider.sign_in(url.trim(), "alice", true).await;
     if flag == "--paste" {
         writeln!(child.stdin.take().unwrap(), "{}", answer["code"].as_str().unwrap()).unwrap();

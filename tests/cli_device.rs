@@ -23,17 +23,7 @@ async fn world() -> (World, String) {
 
 /// Starts `connect APP --device --json` and returns it with its first line (the code to show).
 fn start(w: &World, app: &str) -> (Child, BufReader<std::process::ChildStdout>, Value) {
-    let mut child = Command::new(CLI)
-        .args(["connect", app, "--device", "--json"])
-        .envs(w.child_env())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let (child, out, line) = w.spawn_cli(CLI, &["connect", app, "--device", "--json"], Stdio::null(), Stdio::piped());
     let shown: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
     (child, out, shown)
 }

@@ -402,17 +402,8 @@ async fn doctor_runs_every_check() {
 
 /// Starts `connect --loopback`, plays the browser, and returns the finished process.
 async fn connect_loopback(w: &World, app: &str) -> Output {
-    let mut child = Command::new(CLI)
-        .args(["connect", app, "--loopback", "--no-browser"])
-        .envs(w.child_env())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut url = String::new();
-    out.read_line(&mut url).unwrap();
+    let (mut child, _out, url) =
+        w.spawn_cli(CLI, &["connect", app, "--loopback", "--no-browser"], Stdio::null(), Stdio::piped());
     let answer = w.provider.sign_in(url.trim(), "alice", true).await;
     let location = answer["location"].as_str().unwrap().to_owned();
     let _ = latchkey_harness::client().get(location).send().await;

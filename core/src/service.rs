@@ -391,6 +391,19 @@ fn human_duration(secs: i64) -> String {
     if secs >= 60 { plural((secs + 30) / 60, "minute") } else { plural(secs, "second") }
 }
 
+/// A URL the person typed into `field`: empty is `None`; otherwise it must parse and be an
+/// allowed endpoint (HTTPS, or HTTP on loopback). The error names the field.
+fn endpoint_field(field: &str, v: Option<&str>) -> Result<Option<Url>> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => {
+            let u = Url::parse(s).map_err(|_| Error::InvalidInput(format!("{field}: {s:?} is not a URL")))?;
+            check_endpoint(&u).map_err(|e| Error::InvalidInput(format!("{field}: {e}")))?;
+            Ok(Some(u))
+        }
+    }
+}
+
 fn new_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
@@ -627,16 +640,7 @@ impl Latchkey {
             None => None,
         };
         let preset = input.preset.preset();
-        let url = |field: &str, v: &Option<String>| -> Result<Option<Url>> {
-            match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                None => Ok(None),
-                Some(s) => {
-                    let u = Url::parse(s).map_err(|_| Error::InvalidInput(format!("{field}: {s:?} is not a URL")))?;
-                    check_endpoint(&u).map_err(|e| Error::InvalidInput(format!("{field}: {e}")))?;
-                    Ok(Some(u))
-                }
-            }
-        };
+        let url = |field: &str, v: &Option<String>| endpoint_field(field, v.as_deref());
         let client_id = input.client_id.trim().to_owned();
         if client_id.is_empty() {
             return Err(Error::InvalidInput("Client id: enter the client id the provider gave you".into()));
@@ -800,9 +804,8 @@ impl Latchkey {
     /// # Errors
     /// A base URL that is not HTTPS / loopback; a server error; metadata naming another issuer.
     pub async fn discover_provider(&self, preset: PresetId, base_url: &str) -> Result<DiscoveryView> {
-        let base = Url::parse(base_url.trim())
-            .map_err(|_| Error::InvalidInput(format!("Base URL: {:?} is not a URL", base_url.trim())))?;
-        check_endpoint(&base).map_err(|e| Error::InvalidInput(format!("Base URL: {e}")))?;
+        let base = endpoint_field("Base URL", Some(base_url))?
+            .ok_or_else(|| Error::InvalidInput("Base URL: enter the provider's address".into()))?;
         let Some(m) = discover(&self.inner.http, &base).await? else {
             return Ok(DiscoveryView::default());
         };

@@ -148,3 +148,30 @@ pub async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+impl World {
+    /// Starts `latchkey-cli` (`cli`: its path, `CARGO_BIN_EXE_latchkey-cli` of the calling test)
+    /// with `args` in this world and reads the first line it prints (a sign-in link, or the
+    /// device code as JSON); stdout stays open for the rest.
+    pub fn spawn_cli(
+        &self,
+        cli: &str,
+        args: &[&str],
+        stdin: std::process::Stdio,
+        stderr: std::process::Stdio,
+    ) -> (std::process::Child, std::io::BufReader<std::process::ChildStdout>, String) {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(cli)
+            .args(args)
+            .envs(self.child_env())
+            .stdin(stdin)
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        (child, out, first)
+    }
+}
