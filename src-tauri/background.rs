@@ -22,7 +22,7 @@ pub fn start(lk: &Latchkey) {
         match lock {
             Ok(Ok(lock)) => {
                 log::info!("no agent running: the app refreshes by itself");
-                latchkey_core::refresher::run(lk, CancellationToken::new()).await;
+                latchkey_core::refresh::run(lk, CancellationToken::new()).await;
                 drop(lock);
             }
             Ok(Err(e)) => log::warn!("background refresh unavailable: {e}"),

@@ -1,11 +1,11 @@
 //! IPC commands: take state, call core, convert the error to `{ code, message }`.
 
-use latchkey_core::device::DeviceStart;
-use latchkey_core::manage::{Detail, RevokeOutcome};
-use latchkey_core::recovery::{DataHealth, Recovered};
-use latchkey_core::service::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
+use latchkey_core::connect::DeviceStart;
 use latchkey_core::window::AppInfo;
 use latchkey_core::{AppInput, Error, Latchkey, PresetId, Settings};
+use latchkey_core::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
+use latchkey_core::{DataHealth, Recovered};
+use latchkey_core::{Detail, RevokeOutcome};
 use tauri::{AppHandle, State};
 use tauri_plugin_opener::OpenerExt;
 

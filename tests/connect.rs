@@ -350,7 +350,7 @@ async fn loopback_wrong_state_and_idle_connections_do_not_stop_the_real_redirect
     // this by about one read timeout (served one at a time they would take 20 of them).
     let page = latchkey_harness::client().get(&location).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    let read_timeout = latchkey_core::loopback::READ_TIMEOUT;
+    let read_timeout = latchkey_core::connect::READ_TIMEOUT;
     assert!(t0.elapsed() < read_timeout * 2 + std::time::Duration::from_secs(3), "{:?}", t0.elapsed());
     let conn = loop {
         match tokio::time::timeout(std::time::Duration::from_secs(20), events.recv()).await.unwrap().unwrap() {

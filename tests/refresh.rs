@@ -18,7 +18,7 @@ async fn the_refresher_keeps_a_connection_alive_across_rotations() {
     let c = w.connect(PresetId::Rememberizer, RedirectMode::DeepLink, "read offline_access", "alice").await;
     let first = w.tokens(&c.id).unwrap();
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(latchkey_core::refresher::run(w.lk.clone(), cancel.clone()));
+    let task = tokio::spawn(latchkey_core::refresh::run(w.lk.clone(), cancel.clone()));
     wait_for("three rotations", 30, async || w.refreshes().await >= 3).await;
     cancel.cancel();
     task.await.unwrap();
@@ -81,7 +81,7 @@ async fn provider_faults_are_retried_and_lose_nothing() {
         .await;
     let start = w.refreshes().await;
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(latchkey_core::refresher::run(w.lk.clone(), cancel.clone()));
+    let task = tokio::spawn(latchkey_core::refresh::run(w.lk.clone(), cancel.clone()));
     wait_for("recovery after two 503s", 30, async || {
         w.refreshes().await >= start + 3 && w.lk.list_connections().unwrap()[0].last_error.is_none()
     })
@@ -168,7 +168,7 @@ async fn app_and_agent_together_refresh_each_due_connection_once() {
     // the instance lock): single flight still allows one refresh per due time.
     let mut a = agent(&w);
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(latchkey_core::refresher::run(w.lk.clone(), cancel.clone()));
+    let task = tokio::spawn(latchkey_core::refresh::run(w.lk.clone(), cancel.clone()));
     let start = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(13)).await;
     cancel.cancel();

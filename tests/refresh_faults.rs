@@ -204,7 +204,7 @@ async fn a_lock_held_by_a_stopped_process_delays_no_other_connection() {
     Command::new("kill").args(["-STOP", &holder.id().to_string()]).status().unwrap();
     let g0 = (w.tokens(&stuck.id).unwrap().generation, w.tokens(&fine.id).unwrap().generation);
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(latchkey_core::refresher::run(w.lk.clone(), cancel.clone()));
+    let task = tokio::spawn(latchkey_core::refresh::run(w.lk.clone(), cancel.clone()));
     tokio::time::sleep(Duration::from_secs(16)).await;
     cancel.cancel();
     task.await.unwrap();
@@ -263,7 +263,7 @@ async fn rejected_client_credentials_mark_the_app_not_the_connections() {
     assert!(w.lk.list_apps().unwrap()[0].credentials_rejected.is_some());
     // The refresher leaves the app's connections alone meanwhile.
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(latchkey_core::refresher::run(w.lk.clone(), cancel.clone()));
+    let task = tokio::spawn(latchkey_core::refresh::run(w.lk.clone(), cancel.clone()));
     let n = w.refreshes().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(w.refreshes().await, n, "no refresh with known-bad credentials");

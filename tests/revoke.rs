@@ -4,7 +4,7 @@
 mod common;
 
 use common::{World, app_input, world};
-use latchkey_core::endpoints::RevokeSupport;
+use latchkey_core::provider::RevokeSupport;
 use latchkey_core::{ConnectionView, ErrorCode, PresetId, RedirectMode, Status};
 use secrecy::ExposeSecret;
 

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use latchkey_core::service::AppInput;
+use latchkey_core::AppInput;
 use latchkey_core::{Config, Event, Latchkey, PresetId, RedirectMode};
 use latchkey_harness::TestProvider;
 use serde::Serialize;

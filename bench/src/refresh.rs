@@ -158,7 +158,7 @@ async fn baseline(http: &reqwest::Client, p: &TestProvider, service: &str, grant
                 .unwrap_or(false)
             }
         })
-        .buffer_unordered(latchkey_core::refresher::CONCURRENCY)
+        .buffer_unordered(latchkey_core::refresh::CONCURRENCY)
         .collect()
         .await;
     (t0.elapsed().as_secs_f64(), results.iter().filter(|ok| !**ok).count())
@@ -210,7 +210,7 @@ async fn latchkey_round(w: &World, n: usize) -> (f64, usize) {
     let path = lk.data_dir().join("latchkey.json");
     let cancel = CancellationToken::new();
     let t0 = Instant::now();
-    let task = tokio::spawn(latchkey_core::refresher::run(lk.clone(), cancel.clone()));
+    let task = tokio::spawn(latchkey_core::refresh::run(lk.clone(), cancel.clone()));
     let deadline = t0 + Duration::from_secs(900);
     let mut failures;
     loop {
@@ -273,7 +273,7 @@ pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize) -> Outcom
     let mut grants: Vec<Grant> = grants.into_iter().map(|(_, g)| g).collect();
     let mut out = Outcome {
         n,
-        concurrency: latchkey_core::refresher::CONCURRENCY,
+        concurrency: latchkey_core::refresh::CONCURRENCY,
         sign_in_secs: t0.elapsed().as_secs_f64(),
         ..Outcome::default()
     };

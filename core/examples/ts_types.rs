@@ -11,12 +11,12 @@
 
 use std::path::{Path, PathBuf};
 
-use latchkey_core::device::DeviceStart;
-use latchkey_core::manage::{Detail, RevokeOutcome};
-use latchkey_core::recovery::{DataHealth, Recovered};
-use latchkey_core::service::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
+use latchkey_core::connect::DeviceStart;
 use latchkey_core::window::{AppInfo, ConnectFinished, Notice};
 use latchkey_core::{AppInput, ErrorCode, ErrorReason, Latchkey, Settings};
+use latchkey_core::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
+use latchkey_core::{DataHealth, Recovered};
+use latchkey_core::{Detail, RevokeOutcome};
 use ts_rs::{Config, TS};
 
 const HEADER: &str =

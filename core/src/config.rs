@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
+use crate::connect::flow::FLOW_TTL_SECS;
 use crate::error::{Error, Result};
-use crate::flow::FLOW_TTL_SECS;
 
 /// The identifier the app is registered under; the default keychain service and data folder.
 pub const APP_ID: &str = "app.latchkey.desktop";

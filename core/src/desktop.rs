@@ -4,10 +4,10 @@
 
 use crate::error::{Error, Result};
 
-/// Shows what core asked to tell ([`crate::service::Event::Notify`]): the agent and the app
+/// Shows what core asked to tell ([`crate::event::Event::Notify`]): the agent and the app
 /// call this for each such event, unless [`crate::Config::notifications`] is off.
-pub fn show_notification(n: &crate::service::Notification) {
-    use crate::service::Notification as N;
+pub fn show_notification(n: &crate::event::Notification) {
+    use crate::event::Notification as N;
     match n {
         N::NeedsReconnect { connection_id, who, reason } => notify_needs_reconnect(connection_id, who, reason),
         N::Recovered { connection_id, who, was } => notify_recovered(connection_id, who, *was),

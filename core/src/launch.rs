@@ -4,8 +4,8 @@
 //! instance by the single-instance plugin); a desktop notification's action passes
 //! `--show-connection=ID`. A pure function here, so `core/tests/fuzz.rs` fuzzes it.
 
+use crate::connect::flow::MAX_CALLBACK_LEN;
 use crate::desktop::SHOW_CONNECTION_ARG;
-use crate::flow::MAX_CALLBACK_LEN;
 
 /// The app's URL scheme (tauri.conf.json `plugins.deep-link.desktop.schemes`).
 pub const SCHEME: &str = "app.latchkey";

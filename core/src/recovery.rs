@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::service::{Event, Latchkey};
+use crate::{Event, Latchkey};
 
 /// The state of the metadata file, for the window's recovery screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]

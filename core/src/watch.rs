@@ -4,7 +4,7 @@
 use notify::{RecursiveMode, Watcher};
 
 use crate::error::{Error, Result};
-use crate::service::{Event, Latchkey};
+use crate::{Event, Latchkey};
 
 /// A running watch; dropping it stops watching.
 pub struct StoreWatch {

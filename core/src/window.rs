@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::service::{ConnectionView, ErrorView};
+use crate::{ConnectionView, ErrorView};
 
 /// `app_info`: facts for the About section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]

@@ -72,7 +72,7 @@ async fn every_preset_takes_endpoint_overrides() {
     assert_eq!(e.profile.as_str(), "https://api.staging.example/v1/clients/users/me");
     assert_eq!(
         e.revocation,
-        latchkey_core::endpoints::Revocation::Rfc7009("https://auth.staging.example/oauth/revoke".parse().unwrap())
+        latchkey_core::provider::Revocation::Rfc7009("https://auth.staging.example/oauth/revoke".parse().unwrap())
     );
     let bad = lk
         .save_app(input(json!({"preset": "rememberizer", "clientId": "c", "tokenUrl": "http://evil.example/t"})))
@@ -134,10 +134,10 @@ async fn a_fixed_loopback_port_is_in_the_redirect_uri_and_checked() {
 async fn a_taken_fixed_port_says_so() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let err = latchkey_core::loopback::Loopback::bind("/oauth/callback/x", Some(port)).await.unwrap_err();
+    let err = latchkey_core::connect::Loopback::bind("/oauth/callback/x", Some(port)).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
     assert!(err.to_string().contains(&format!("Port {port}")), "{err}");
     drop(taken);
-    let lb = latchkey_core::loopback::Loopback::bind("/oauth/callback/x", Some(port)).await.unwrap();
+    let lb = latchkey_core::connect::Loopback::bind("/oauth/callback/x", Some(port)).await.unwrap();
     assert_eq!(lb.redirect_uri(), format!("http://127.0.0.1:{port}/oauth/callback/x"));
 }

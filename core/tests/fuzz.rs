@@ -14,11 +14,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use latchkey_core::endpoints::{Endpoints, Revocation, apply_metadata, parse_metadata};
-use latchkey_core::flow::{FlowRequest, Flows};
+use latchkey_core::connect::{FlowRequest, Flows};
 use latchkey_core::provider::{AuthMethod, ProfileStyle};
+use latchkey_core::provider::{Endpoints, Revocation, apply_metadata, parse_metadata};
 use latchkey_core::store::ProviderApp;
-use latchkey_core::{RedirectMode, api, loopback, token};
+use latchkey_core::{RedirectMode, connect as loopback, resources as api, token};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -245,8 +245,8 @@ fn fuzz_id_token_nonce() {
         r#"{"access_token":"a","id_token":12}"#,
     ];
     fuzz("id token nonce", body(TOKEN_KEYS, &seeds), |b| {
-        let ok = latchkey_core::oauth::check_id_token_nonce(b, "n-1").is_ok();
-        let other = latchkey_core::oauth::check_id_token_nonce(b, "n-2").is_ok();
+        let ok = latchkey_core::token_endpoint::check_id_token_nonce(b, "n-1").is_ok();
+        let other = latchkey_core::token_endpoint::check_id_token_nonce(b, "n-2").is_ok();
         // Both accepted only when there is no ID token to check at all.
         let has_id_token = serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v.get("id_token").is_some());
         if ok && other && has_id_token {
@@ -295,7 +295,7 @@ const DEVICE_SEEDS: &[&str] = &[
 /// loopback) verification URI, and times clamped so polling neither spins nor waits forever.
 #[test]
 fn fuzz_device_authorization_responses() {
-    use latchkey_core::device::{MAX_EXPIRES_SECS, MAX_INTERVAL_SECS, parse_device_authorization};
+    use latchkey_core::connect::{MAX_EXPIRES_SECS, MAX_INTERVAL_SECS, parse_device_authorization};
     fuzz("device authorization response", body(DEVICE_KEYS, DEVICE_SEEDS), |b| {
         let Ok(d) = parse_device_authorization(b) else { return Ok(()) };
         let code = d.device_code.expose_secret();
@@ -484,7 +484,6 @@ fn fuzz_callbacks() {
             scopes: vec!["read".into()],
             redirect_uri: Some("app.latchkey:/oauth/callback".into()),
             mode: RedirectMode::DeepLink,
-            reconnect: None,
         };
         let (id, url, _) = flows.begin(&endpoints(), req, NOW);
         let state = url.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
@@ -505,7 +504,7 @@ fn fuzz_callbacks() {
         1 => "[a-z]{1,6}".prop_map(|k| format!("app.latchkey:/oauth/callback?{}", format!("{k}=%ZZ&").repeat(400))),
     ];
     fuzz("callback url", urls, |u| {
-        let _ = latchkey_core::flow::parse_callback(u);
+        let _ = latchkey_core::connect::parse_callback(u);
         let carries_state = url::Url::parse(u.trim())
             .map(|p| p.query_pairs().any(|(k, v)| k == "state" && v == state.as_str()))
             .unwrap_or(false);
@@ -535,7 +534,7 @@ fn fuzz_callbacks() {
 /// app's scheme; connection ids picked are plain.
 #[test]
 fn fuzz_deep_link_argv() {
-    use latchkey_core::flow::MAX_CALLBACK_LEN;
+    use latchkey_core::connect::MAX_CALLBACK_LEN;
     let arg = prop_oneof![
         any::<String>(),
         "(?i)app\\.latchkey:[ -~]{0,80}",

@@ -158,7 +158,7 @@ async fn a_dead_refresh_token_asks_the_shells_to_notify_once() {
     }
     assert_eq!(
         told,
-        [latchkey_core::service::Notification::NeedsReconnect {
+        [latchkey_core::Notification::NeedsReconnect {
             connection_id: c.id.clone(),
             who: "alice@example.com".into(),
             reason: err.to_string(),

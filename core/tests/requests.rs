@@ -5,10 +5,10 @@
 
 mod support;
 
-use latchkey_core::endpoints::{Endpoints, Revocation};
-use latchkey_core::oauth::{self, Client, CodeGrant, Revoked};
 use latchkey_core::provider::AuthMethod;
+use latchkey_core::provider::{Endpoints, Revocation};
 use latchkey_core::token;
+use latchkey_core::token_endpoint::{self, Client, CodeGrant, Revoked};
 use secrecy::{ExposeSecret, SecretString};
 use support::{Seen, script};
 use url::Url;
@@ -42,7 +42,7 @@ async fn the_code_exchange_sends_exactly_the_rfc_6749_form() {
         verifier: "v".repeat(43).leak(),
         nonce: None,
     };
-    let got = oauth::exchange_code(&latchkey_core::http::client(), &e, &client, grant, NOW).await.unwrap();
+    let got = token_endpoint::exchange_code(&latchkey_core::http::client(), &e, &client, grant, NOW).await.unwrap();
     assert_eq!(got.tokens.access_token.expose_secret(), "at-1");
     let seen = seen.await.unwrap();
     let r = &seen[0];
@@ -74,7 +74,7 @@ async fn http_basic_form_encodes_the_id_and_secret_first() {
     let secret = SecretString::from("p@ss:w/rd+%é".to_owned());
     let client = Client { id: "my app:1", secret: Some(&secret) };
     let rt = SecretString::from("rt-0".to_owned());
-    oauth::refresh(&latchkey_core::http::client(), &e, &client, &rt, NOW).await.unwrap();
+    token_endpoint::refresh(&latchkey_core::http::client(), &e, &client, &rt, NOW).await.unwrap();
     let r = &seen.await.unwrap()[0];
     use base64::Engine;
     let want = base64::engine::general_purpose::STANDARD.encode("my+app%3A1:p%40ss%3Aw%2Frd%2B%25%C3%A9");
@@ -92,7 +92,7 @@ async fn rfc_7009_revokes_the_refresh_token_first_then_the_access_token() {
     let secret = SecretString::from("s".to_owned());
     let client = Client { id: "c", secret: Some(&secret) };
     let tokens = token::parse_token_response(TOKENS.as_bytes(), NOW).unwrap();
-    let out = oauth::revoke(&latchkey_core::http::client(), &e, &client, &tokens).await.unwrap();
+    let out = token_endpoint::revoke(&latchkey_core::http::client(), &e, &client, &tokens).await.unwrap();
     assert_eq!(out, Revoked::AtProvider);
     let seen = seen.await.unwrap();
     let forms: Vec<Vec<(String, String)>> = seen.iter().map(Seen::form).collect();
@@ -119,7 +119,7 @@ async fn a_tried_revocation_endpoint_that_is_not_there_sends_one_request() {
     );
     let client = Client { id: "c", secret: None };
     let tokens = token::parse_token_response(TOKENS.as_bytes(), NOW).unwrap();
-    let out = oauth::revoke(&latchkey_core::http::client(), &e, &client, &tokens).await.unwrap();
+    let out = token_endpoint::revoke(&latchkey_core::http::client(), &e, &client, &tokens).await.unwrap();
     assert_eq!(out, Revoked::NotOffered(Some(page)));
     let seen = seen.await.unwrap();
     assert_eq!(seen.len(), 1);
@@ -127,7 +127,7 @@ async fn a_tried_revocation_endpoint_that_is_not_there_sends_one_request() {
     // The same 404 from an endpoint the provider publishes is an error, not "not offered".
     let (base, _seen) = script(vec![(404, "{}")]).await;
     let e = endpoints(&base, AuthMethod::ClientSecretPost, Revocation::Rfc7009(base.join("/revoke").unwrap()));
-    assert!(oauth::revoke(&latchkey_core::http::client(), &e, &client, &tokens).await.is_err());
+    assert!(token_endpoint::revoke(&latchkey_core::http::client(), &e, &client, &tokens).await.is_err());
 }
 
 #[tokio::test]
@@ -140,7 +140,10 @@ async fn fusio_revokes_with_the_bearer_access_token() {
     );
     let client = Client { id: "c", secret: None };
     let tokens = token::parse_token_response(TOKENS.as_bytes(), NOW).unwrap();
-    assert_eq!(oauth::revoke(&latchkey_core::http::client(), &e, &client, &tokens).await.unwrap(), Revoked::AtProvider);
+    assert_eq!(
+        token_endpoint::revoke(&latchkey_core::http::client(), &e, &client, &tokens).await.unwrap(),
+        Revoked::AtProvider
+    );
     let r = &seen.await.unwrap()[0];
     assert_eq!(r.headers["authorization"], "Bearer at-1");
     assert_eq!(r.body, "");

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use latchkey_core::service::AppInput;
+use latchkey_core::AppInput;
 use latchkey_core::token::TokenSet;
 use latchkey_core::vault::{KeyringVault, Vault, connection_key};
 use latchkey_core::{Clock, Latchkey, PresetId, RedirectMode};

@@ -84,7 +84,7 @@ fn main() -> std::process::ExitCode {
             shutdown_signal().await;
             stop.cancel();
         });
-        latchkey_core::refresher::run(lk, cancel).await;
+        latchkey_core::refresh::run(lk, cancel).await;
         0
     });
     drop(lock);

@@ -161,7 +161,7 @@ async fn check(lk: &Latchkey, c: &ConnectionView) -> Check {
         let endpoints = app.endpoints()?;
         let token = lk.access_token(&c.id, 5).await?;
         let http = latchkey_core::http::client();
-        latchkey_core::api::fetch_profile(&http, &endpoints, app.preset.preset().profile_style, &token).await
+        latchkey_core::resources::fetch_profile(&http, &endpoints, app.preset.preset().profile_style, &token).await
     };
     match run.await {
         Ok(_) => Check { ok: true, code: None, message: None },

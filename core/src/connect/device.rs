@@ -24,10 +24,10 @@ use url::Url;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::oauth::{self, Client};
 use crate::provider::check_endpoint;
-use crate::service::{ConnectionView, ErrorView, Event, Latchkey};
 use crate::token::{MAX_TOKEN_RESPONSE, split_scopes};
+use crate::token_endpoint::{self, Client};
+use crate::{ConnectionView, ErrorView, Event, Latchkey};
 
 /// RFC 8628 §3.2: the default polling interval when the provider names none.
 pub const DEFAULT_INTERVAL_SECS: u64 = 5;
@@ -216,7 +216,8 @@ impl Latchkey {
         let client = Client { id: &app.client_id, secret: secret.as_ref() };
         let scopes = split_scopes(&app.scopes);
         let answer =
-            oauth::device_authorization(&self.inner.http, &url, &endpoints, &client, &scopes.join(" ")).await?;
+            token_endpoint::device_authorization(&self.inner.http, &url, &endpoints, &client, &scopes.join(" "))
+                .await?;
         if !answer.status.is_success() {
             return Err(answer.error(WHAT, false));
         }
@@ -299,7 +300,14 @@ impl Latchkey {
             let secret = self.client_secret(&app.id).await?;
             let client = Client { id: &app.client_id, secret: secret.as_ref() };
             let now = self.now();
-            match oauth::exchange_device_code(&self.inner.http, &endpoints, &client, &flow.auth.device_code, now).await
+            match token_endpoint::exchange_device_code(
+                &self.inner.http,
+                &endpoints,
+                &client,
+                &flow.auth.device_code,
+                now,
+            )
+            .await
             {
                 Ok(tokens) => {
                     return self.store_signed_in(&app, &client, flow_id, &flow.scopes, tokens, Ok(())).await;

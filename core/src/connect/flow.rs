@@ -9,8 +9,8 @@ use oauth2::{CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
 use url::Url;
 
 use crate::clock::Timestamp;
-use crate::endpoints::Endpoints;
 use crate::error::{Error, OAuthError, Result};
+use crate::provider::Endpoints;
 use crate::provider::RedirectMode;
 
 /// A pending authorization expires after ten minutes unless configured otherwise
@@ -30,12 +30,8 @@ pub struct PendingFlow {
     pub redirect_uri: Option<String>,
     /// How the answer comes back.
     pub mode: RedirectMode,
-    /// The URL the browser opens.
-    pub authorize_url: Url,
     /// When it stops being accepted.
     pub expires_at: Timestamp,
-    /// Reconnect of this connection, if any.
-    pub reconnect: Option<String>,
     /// Scopes asked for.
     pub scopes_requested: Vec<String>,
     issuer: Option<String>,
@@ -81,8 +77,6 @@ pub struct FlowRequest<'a> {
     pub redirect_uri: Option<String>,
     /// How the answer comes back.
     pub mode: RedirectMode,
-    /// The connection a reconnect replaces the tokens of.
-    pub reconnect: Option<String>,
 }
 
 /// The set of pending flows.
@@ -181,7 +175,7 @@ impl Flows {
             q.append_pair("code_challenge_method", "S256");
         }
         // OpenID Connect: a fresh nonce whenever `openid` is asked for (some servers refuse
-        // without one); an ID token that comes back must carry it (see `oauth::exchange_code`).
+        // without one); an ID token that comes back must carry it (see `token_endpoint::exchange_code`).
         let nonce = req.scopes.iter().any(|s| s == "openid").then(|| CsrfToken::new_random_len(24).secret().clone());
         if let Some(n) = &nonce {
             url.query_pairs_mut().append_pair("nonce", n);
@@ -193,9 +187,7 @@ impl Flows {
             app_id: req.app_id.to_owned(),
             redirect_uri: req.redirect_uri,
             mode: req.mode,
-            authorize_url: url.clone(),
             expires_at,
-            reconnect: req.reconnect,
             scopes_requested: req.scopes,
             issuer: endpoints.issuer.clone(),
             iss_required: endpoints.iss_required,
@@ -365,7 +357,7 @@ fn same_loopback(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoints::Revocation;
+    use crate::provider::Revocation;
     use crate::provider::{AuthMethod, DEEP_LINK_REDIRECT};
 
     fn endpoints(issuer: Option<&str>, required: bool) -> Endpoints {
@@ -391,7 +383,6 @@ mod tests {
                 scopes: vec!["read".into(), "offline_access".into()],
                 redirect_uri: Some(DEEP_LINK_REDIRECT.into()),
                 mode: RedirectMode::DeepLink,
-                reconnect: None,
             },
             1000,
         );
@@ -494,7 +485,6 @@ mod tests {
                 scopes: vec![],
                 redirect_uri: Some("app.latchkey:/oauth/callback/bbbb".into()),
                 mode: RedirectMode::DeepLink,
-                reconnect: None,
             },
             1000,
         );

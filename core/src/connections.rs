@@ -1,5 +1,5 @@
-//! What a connection was granted (profile, scopes, mementos, app grants), revoking
-//! connections, removing provider apps, and settings.
+//! The connections: the list, what each was granted (profile, scopes, mementos, app
+//! grants), revoking, naming, and the settings.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -7,15 +7,16 @@ use std::future::Future;
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::api::{self, Grant, Memento, Profile};
-use crate::endpoints::Revocation;
 use crate::error::{Error, Result};
-use crate::oauth::{self, Client, Revoked};
 use crate::provider::Extras;
+use crate::provider::Revocation;
 use crate::refresh::{Want, forget_lock};
-use crate::service::{ConnectionView, ErrorView, Event, Latchkey, view};
+use crate::resources::{self, Grant, Memento, Profile};
 use crate::store::{RefreshLogEntry, Settings, Status};
-use crate::vault::{app_secret_key, connection_key};
+use crate::token_endpoint::{self, Client, Revoked};
+use crate::vault::connection_key;
+use crate::views::view;
+use crate::{ConnectionView, ErrorView, Event, Latchkey};
 
 /// The connection detail view.
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
@@ -56,6 +57,15 @@ pub struct RevokeOutcome {
 }
 
 impl Latchkey {
+    /// The connections.
+    ///
+    /// # Errors
+    /// The data file cannot be read.
+    pub fn list_connections(&self) -> Result<Vec<ConnectionView>> {
+        let data = self.load()?;
+        Ok(data.connections.iter().map(|c| self.view(&data, c)).collect())
+    }
+
     /// Runs `f` with a valid access token; on HTTP 401 refreshes once and retries.
     async fn with_token<T, F, Fut>(&self, connection_id: &str, f: F) -> Result<T>
     where
@@ -90,14 +100,14 @@ impl Latchkey {
         let profile = self
             .with_token(connection_id, |t| {
                 let (http, e) = (http.clone(), endpoints.clone());
-                async move { api::fetch_profile(&http, &e, preset.profile_style, &t).await }
+                async move { resources::fetch_profile(&http, &e, preset.profile_style, &t).await }
             })
             .await;
         let (mementos, grants, extras_error) = match preset.extras {
             Extras::Mementos => match self
                 .with_token(connection_id, |t| {
                     let (http, e) = (http.clone(), endpoints.clone());
-                    async move { api::mementos(&http, &e, &t).await }
+                    async move { resources::mementos(&http, &e, &t).await }
                 })
                 .await
             {
@@ -107,7 +117,7 @@ impl Latchkey {
             Extras::Grants => match self
                 .with_token(connection_id, |t| {
                     let (http, e) = (http.clone(), endpoints.clone());
-                    async move { api::grants(&http, &e, &t).await }
+                    async move { resources::grants(&http, &e, &t).await }
                 })
                 .await
             {
@@ -159,7 +169,7 @@ impl Latchkey {
         let http = self.inner.http.clone();
         self.with_token(connection_id, |t| {
             let (http, e) = (http.clone(), endpoints.clone());
-            async move { api::revoke_grant(&http, &e, &t, grant_id).await }
+            async move { resources::revoke_grant(&http, &e, &t, grant_id).await }
         })
         .await
     }
@@ -201,7 +211,7 @@ impl Latchkey {
             Some(t) => {
                 let secret = self.client_secret(&app.id).await?;
                 let client = Client { id: &app.client_id, secret: secret.as_ref() };
-                oauth::revoke(&self.inner.http, &endpoints, &client, t).await
+                token_endpoint::revoke(&self.inner.http, &endpoints, &client, t).await
             }
             None => Ok(Revoked::NotSupported(None)),
         };
@@ -310,42 +320,6 @@ impl Latchkey {
         Ok(still)
     }
 
-    /// Removes a provider app. Its connections are revoked at the provider first
-    /// (`revoke_connections`; if a revocation is left pending, the app stays — it is needed
-    /// to retry — and the error says so), or kept: they stay in the list with their tokens,
-    /// but can no longer be refreshed.
-    ///
-    /// # Errors
-    /// No such app; with `revoke_connections`, a connection whose revocation fails (the app is kept so it can be retried).
-    pub async fn remove_app(&self, app_id: &str, revoke_connections: bool) -> Result<()> {
-        let data = self.load()?;
-        data.app(app_id)?;
-        let conns: Vec<String> = data.connections.iter().filter(|c| c.app_id == app_id).map(|c| c.id.clone()).collect();
-        let mut pending = 0;
-        if revoke_connections {
-            for id in conns {
-                if self.revoke_connection(&id, false).await?.pending {
-                    pending += 1;
-                }
-            }
-        }
-        if pending > 0 {
-            return Err(Error::Flow(format!(
-                "{pending} connection(s) could not be revoked because the provider is unreachable; the provider app was kept so Latchkey can retry. Retry later, or remove them here only."
-            )));
-        }
-        let key = app_secret_key(app_id);
-        self.vault(move |v| v.delete(&key)).await?;
-        let id = app_id.to_owned();
-        self.update(move |d| {
-            d.apps.retain(|a| a.id != id);
-            Ok(())
-        })
-        .await?;
-        self.emit(Event::ConnectionsChanged);
-        Ok(())
-    }
-
     /// Names a connection (for `latchkey-cli token LABEL` and the list); empty clears it.
     ///
     /// # Errors
@@ -395,7 +369,7 @@ impl Latchkey {
             let (margin, days) = (d.settings.refresh_margin_secs, d.settings.refresh_at_least_every_days);
             for c in &mut d.connections {
                 if let Some(issued) = c.issued_at {
-                    c.next_refresh_at = Some(crate::schedule::next_refresh(issued, c.expires_at, margin, days));
+                    c.next_refresh_at = Some(crate::refresh::next_refresh(issued, c.expires_at, margin, days));
                 }
             }
             Ok(())

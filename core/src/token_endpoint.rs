@@ -10,10 +10,10 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::clock::Timestamp;
-use crate::endpoints::{Endpoints, Revocation};
 use crate::error::Result;
 use crate::http;
 use crate::provider::AuthMethod;
+use crate::provider::{Endpoints, Revocation};
 use crate::token::{TokenSet, parse_token_response};
 
 /// The client's credentials.

@@ -142,6 +142,7 @@ impl Loopback {
     }
 
     /// The port.
+    #[cfg(test)]
     pub fn port(&self) -> u16 {
         self.port
     }

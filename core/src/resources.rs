@@ -5,9 +5,9 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-use crate::endpoints::Endpoints;
 use crate::error::{Error, Result};
 use crate::http;
+use crate::provider::Endpoints;
 use crate::provider::{ProfileStyle, join};
 
 /// The account a connection belongs to.

@@ -20,132 +20,17 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::Timestamp;
+use super::*;
+use crate::Latchkey;
 use crate::error::{Error, Result};
 use crate::refresh::Want;
-use crate::service::Latchkey;
-use crate::store::{Data, Status};
-
-/// The longest the refresher sleeps without re-reading the wall clock.
-pub const MAX_SLEEP_SECS: i64 = 15 * 60;
 /// How many refreshes run at once.
 pub const CONCURRENCY: usize = 8;
 /// While the keychain is locked, how often its state is looked at (no item is touched).
-const LOCKED_POLL_SECS: i64 = 30;
-
-/// Retry state of a connection whose last attempt failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// Failed attempts in a row.
-    pub attempts: u32,
-    /// Seconds to wait before the next attempt.
-    pub wait_secs: i64,
-}
-
-/// What the refresher remembers of a connection, in monotonic time.
-#[derive(Debug, Clone, Default)]
-pub struct Track {
-    /// The last attempt this refresher started.
-    pub last_try: Option<Instant>,
-    /// Not before this (backoff after a failure).
-    pub retry_at: Option<Instant>,
-    /// The backoff that set `retry_at`.
-    pub backoff: Option<Backoff>,
-    /// The metadata's deadline as last seen, and the same moment on the monotonic clock.
-    pub deadline: Option<(Timestamp, Instant)>,
-}
-
-/// What to do now and when to wake next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    /// Connections to refresh now, earliest deadline first, with the token generation the
-    /// metadata describes.
-    pub refresh: Vec<(String, u64)>,
-    /// Connections whose revocation should be retried now.
-    pub retry_revoke: Vec<String>,
-    /// When to wake next (monotonic).
-    pub wake_at: Instant,
-}
-
-/// Planning: which connections are due at wall time `now` / monotonic `mono`, ordered by
-/// deadline, and the next wake. Deterministic in its inputs; it records first sightings of
-/// deadlines in `tracks`.
-pub fn plan(
-    data: &Data,
-    now: Timestamp,
-    mono: Instant,
-    tracks: &mut HashMap<String, Track>,
-    min_interval: i64,
-) -> Plan {
-    let mut due: Vec<(Timestamp, String, u64)> = vec![];
-    let mut retry_revoke = vec![];
-    let mut wake_at = mono + secs(MAX_SLEEP_SECS);
-    let min_interval = secs(min_interval.max(1));
-    for c in &data.connections {
-        // A connection whose provider app was removed (and kept), or whose app's credentials
-        // were rejected, cannot be refreshed until the person acts.
-        let Some(app) = data.apps.iter().find(|a| a.id == c.app_id) else { continue };
-        if app.credentials_rejected.is_some() {
-            continue;
-        }
-        let t = tracks.entry(c.id.clone()).or_default();
-        let mut not_before = t.retry_at;
-        if let Some(last) = t.last_try {
-            not_before = not_before.max(Some(last + min_interval));
-        }
-        // An attempt another process logged (the agent restarted, the command line refreshed):
-        // also respected, unless it lies in the future (the wall clock was stepped back).
-        if let Some(at) = c.last_attempt_at().filter(|at| *at <= now) {
-            let since = secs(now - at);
-            not_before = not_before.max(Some(if since >= min_interval { mono } else { mono + (min_interval - since) }));
-        }
-        match c.status {
-            Status::Connected | Status::Refreshing | Status::WaitingToSave => {
-                let Some(at) = c.next_refresh_at else { continue };
-                let mono_at = match t.deadline {
-                    Some((seen, m)) if seen == at => m,
-                    _ => {
-                        let m = mono + secs(at - now);
-                        t.deadline = Some((at, m));
-                        m
-                    }
-                };
-                let ready = not_before.is_none_or(|nb| nb <= mono);
-                if (at <= now || mono_at <= mono) && ready {
-                    due.push((at, c.id.clone(), c.token_generation));
-                } else {
-                    let when = if at <= now || mono_at <= mono { mono } else { mono + secs(at - now) };
-                    wake_at = wake_at.min(when.min(mono_at).max(not_before.unwrap_or(mono)));
-                }
-            }
-            Status::RevocationPending => match not_before {
-                Some(nb) if nb > mono => wake_at = wake_at.min(nb),
-                _ => retry_revoke.push(c.id.clone()),
-            },
-            Status::NeedsReconnect => {}
-        }
-    }
-    due.sort();
-    Plan { refresh: due.into_iter().map(|(_, id, g)| (id, g)).collect(), retry_revoke, wake_at }
-}
-
-fn secs(s: i64) -> Duration {
-    Duration::from_secs(s.max(0) as u64)
-}
-
-/// Exponential backoff with jitter, honouring `Retry-After` (capped at 15 minutes).
-pub fn next_backoff(prev: Option<Backoff>, retry_after: Option<u64>, jitter: u64) -> Backoff {
-    let attempts = prev.map_or(1, |b| b.attempts + 1);
-    let exp = 5i64.saturating_mul(1 << attempts.min(10)).min(MAX_SLEEP_SECS);
-    let wait_secs = match retry_after {
-        Some(s) => (s.min(MAX_SLEEP_SECS as u64) as i64).max(1),
-        None => exp + (jitter % (exp as u64 / 2 + 1)) as i64,
-    };
-    Backoff { attempts, wait_secs }
-}
+pub(crate) const LOCKED_POLL_SECS: i64 = 30;
 
 /// What a finished task reports.
-type Done = (String, Result<()>);
+pub(crate) type Done = (String, Result<()>);
 
 /// Runs until `cancel` fires.
 pub async fn run(lk: Latchkey, cancel: CancellationToken) {
@@ -210,7 +95,7 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
                 {
                     // The settings cannot be read from a damaged file: always told.
                     let (path, backup_available) = (path.clone(), *backup_available);
-                    lk.emit(crate::service::Event::Notify(crate::service::Notification::DataDamaged {
+                    lk.emit(crate::event::Event::Notify(crate::event::Notification::DataDamaged {
                         path,
                         backup_available,
                     }));
@@ -249,7 +134,7 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
 /// 15 minutes late after a resume. On Linux, logind announces the resume
 /// (`PrepareForSleep(false)` on the system bus): re-plan at once. Without logind this ends
 /// quietly and the 15-minute wall-clock re-check remains.
-async fn watch_resume(lk: Latchkey) {
+pub(crate) async fn watch_resume(lk: Latchkey) {
     #[cfg(target_os = "linux")]
     {
         use futures_util::StreamExt as _;
@@ -266,7 +151,7 @@ async fn watch_resume(lk: Latchkey) {
             while let Some(msg) = signals.next().await {
                 if let Ok(false) = msg.body().deserialize::<bool>() {
                     log::info!("resumed from sleep: re-planning refreshes");
-                    lk.emit(crate::service::Event::ConnectionsChanged);
+                    lk.emit(crate::event::Event::ConnectionsChanged);
                 }
             }
             Ok::<(), zbus::Error>(())
@@ -279,7 +164,7 @@ async fn watch_resume(lk: Latchkey) {
     let _ = lk;
 }
 
-fn apply_outcome(tracks: &mut HashMap<String, Track>, id: String, r: Result<()>) {
+pub(crate) fn apply_outcome(tracks: &mut HashMap<String, Track>, id: String, r: Result<()>) {
     let t = tracks.entry(id.clone()).or_default();
     match r {
         Ok(()) | Err(Error::NeedsReconnect { .. }) => {
@@ -298,8 +183,7 @@ fn apply_outcome(tracks: &mut HashMap<String, Track>, id: String, r: Result<()>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Connection, ProviderApp};
-
+    use crate::store::{Connection, Data, ProviderApp, Status};
     fn with_app(connections: Vec<Connection>) -> Data {
         let app: ProviderApp = serde_json::from_value(serde_json::json!({
             "id": "a", "preset": "generic", "name": "A", "baseUrl": "https://a.example", "clientId": "c",
@@ -317,89 +201,6 @@ mod tests {
             next_refresh_at: next,
             ..Connection::new(id, "a", id, 0)
         }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn plan_orders_due_connections_and_finds_the_next_wake() {
-        let m = Instant::now();
-        let d = with_app(vec![
-            conn("late", Status::Connected, Some(1000), Some(900)),
-            conn("due2", Status::Connected, Some(200), Some(150)),
-            conn("due1", Status::Connected, Some(160), Some(100)),
-            conn("dead", Status::NeedsReconnect, Some(10), Some(5)),
-            conn("noexp", Status::Connected, None, None),
-            conn("pending", Status::RevocationPending, Some(10), Some(5)),
-        ]);
-        let p = plan(&d, 500, m, &mut HashMap::new(), 30);
-        let ids: Vec<&str> = p.refresh.iter().map(|(id, _)| id.as_str()).collect();
-        assert_eq!(ids, ["due1", "due2"]);
-        assert_eq!(p.retry_revoke, vec!["pending".to_owned()]);
-        assert_eq!(p.wake_at, m + secs(400));
-        // Nothing due: wake at the earliest deadline, or after 15 minutes at the latest.
-        let p = plan(&d, 0, m, &mut HashMap::new(), 30);
-        assert!(p.refresh.is_empty());
-        assert_eq!(p.wake_at, m + secs(100));
-        let p = plan(&Data::default(), 0, m, &mut HashMap::new(), 30);
-        assert_eq!(p.wake_at, m + secs(MAX_SLEEP_SECS));
-        // Connections kept after their provider app was removed are never due, nor those of an
-        // app whose credentials were rejected.
-        let orphaned = Data { apps: vec![], ..d.clone() };
-        assert!(plan(&orphaned, 500, m, &mut HashMap::new(), 30).refresh.is_empty());
-        let mut rejected = d.clone();
-        rejected.apps[0].credentials_rejected = Some("invalid_client".into());
-        assert!(plan(&rejected, 500, m, &mut HashMap::new(), 30).refresh.is_empty());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_connection_always_due_is_tried_once_per_minimum_interval() {
-        let m = Instant::now();
-        // Metadata that says "due" whatever happens (expires_in 0 from an old version, a
-        // metadata write that keeps failing).
-        let d = with_app(vec![conn("c", Status::Connected, Some(0), Some(0))]);
-        let mut tracks = HashMap::new();
-        let p = plan(&d, 100, m, &mut tracks, 30);
-        assert_eq!(p.refresh.len(), 1);
-        tracks.get_mut("c").unwrap().last_try = Some(m);
-        let p = plan(&d, 100, m, &mut tracks, 30);
-        assert!(p.refresh.is_empty(), "not again at once");
-        assert_eq!(p.wake_at, m + secs(30));
-        assert_eq!(plan(&d, 129, m + secs(29), &mut tracks, 30).refresh.len(), 0);
-        assert_eq!(plan(&d, 130, m + secs(30), &mut tracks, 30).refresh.len(), 1);
-        // An attempt logged by another process counts too, unless it lies in the future.
-        let mut logged = d.clone();
-        logged.connections[0].log_refresh(crate::store::RefreshLogEntry { at: 90, ok: true, message: None });
-        let p = plan(&logged, 100, m, &mut HashMap::new(), 30);
-        assert!(p.refresh.is_empty());
-        assert_eq!(p.wake_at, m + secs(20));
-        logged.connections[0].refresh_log[0].at = 5000;
-        assert_eq!(plan(&logged, 100, m, &mut HashMap::new(), 30).refresh.len(), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_wall_clock_step_back_does_not_delay_a_refresh() {
-        let m = Instant::now();
-        let d = with_app(vec![conn("c", Status::Connected, Some(1100), Some(1060))]);
-        let mut tracks = HashMap::new();
-        // Seen at wall 1000: due in 60 s.
-        assert_eq!(plan(&d, 1000, m, &mut tracks, 30).wake_at, m + secs(60));
-        // 60 s later the wall clock was stepped back an hour: still due, by the monotonic clock.
-        let p = plan(&d, 1060 - 3600, m + secs(60), &mut tracks, 30);
-        assert_eq!(p.refresh.len(), 1);
-        // Stepped forward instead: due early, which is harmless.
-        let p = plan(&d, 1010 + 3600, m + secs(10), &mut HashMap::new(), 30);
-        assert_eq!(p.refresh.len(), 1);
-    }
-
-    #[test]
-    fn backoff_grows_and_honours_retry_after() {
-        let b = next_backoff(None, None, 0);
-        assert_eq!(b, Backoff { attempts: 1, wait_secs: 10 });
-        let b2 = next_backoff(Some(b), None, 0);
-        assert_eq!(b2, Backoff { attempts: 2, wait_secs: 20 });
-        assert_eq!(next_backoff(Some(b2), Some(42), 7).wait_secs, 42, "Retry-After wins");
-        assert_eq!(next_backoff(None, Some(0), 7).wait_secs, 1);
-        let big = next_backoff(Some(Backoff { attempts: 40, wait_secs: 0 }), None, u64::MAX);
-        assert!(big.wait_secs <= MAX_SLEEP_SECS + MAX_SLEEP_SECS / 2 + 1);
     }
 
     fn paused_world(name: &str, vault: std::sync::Arc<crate::vault::MemoryVault>) -> Latchkey {
@@ -478,7 +279,7 @@ mod tests {
         })
         .await
         .unwrap();
-        lk.emit(crate::service::Event::ConnectionsChanged);
+        lk.emit(crate::event::Event::ConnectionsChanged);
         tokio::time::sleep(Duration::from_secs(11)).await;
         assert_eq!(attempts(&lk, "new"), vec![20], "woken by the change, not at the old deadline");
 
@@ -527,7 +328,7 @@ mod tests {
         })
         .await
         .unwrap();
-        lk.emit(crate::service::Event::ConnectionsChanged);
+        lk.emit(crate::event::Event::ConnectionsChanged);
         tokio::time::sleep(Duration::from_secs(60)).await;
         let c = lk.load().unwrap().connections[0].clone();
         assert_eq!(c.token_generation, 3);
