@@ -102,7 +102,7 @@ fn forward_events(app: &AppHandle, lk: &Latchkey) {
                 // This process refreshes (no agent runs) or connected: it shows what core tells.
                 Ok(Event::Notify(n)) => {
                     if notifications {
-                        latchkey_core::desktop::show_notification(&n);
+                        latchkey_desktop::notify::show_notification(&n);
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
@@ -186,7 +186,7 @@ pub fn run() {
             }
             background::start(&lk);
             if let Ok(settings) = lk.settings() {
-                latchkey_core::desktop::apply_autostart(settings.autostart_agent, config.autostart_allowed);
+                latchkey_desktop::autostart::apply_autostart(settings.autostart_agent, config.autostart_allowed);
             }
             let launch = latchkey_core::launch::parse(&std::env::args().collect::<Vec<_>>());
             let handle = app.handle().clone();

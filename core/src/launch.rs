@@ -4,11 +4,13 @@
 //! instance by the single-instance plugin); a desktop notification's action passes
 //! `--show-connection=ID`. A pure function here, so `core/tests/fuzz.rs` fuzzes it.
 
-use crate::desktop::SHOW_CONNECTION_ARG;
 use crate::flow::MAX_CALLBACK_LEN;
 
 /// The app's URL scheme (tauri.conf.json `plugins.deep-link.desktop.schemes`).
 pub const SCHEME: &str = "app.latchkey";
+/// The argument that makes the app open a connection's detail (forwarded to the running
+/// instance by the single-instance plugin); a desktop notification's action passes it.
+pub const SHOW_CONNECTION_ARG: &str = "--show-connection=";
 /// Longest connection id accepted from the command line.
 const MAX_ID_LEN: usize = 64;
 
