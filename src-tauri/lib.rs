@@ -116,6 +116,12 @@ fn forward_events(app: &AppHandle, lk: &Latchkey) {
 
 /// Runs the desktop app.
 pub fn run() {
+    // The log first (the agent's setup: `<data dir>/logs/latchkey.log`, stderr on a terminal),
+    // so that everything after, the plugins' start included, can log.
+    let config = Config::from_env();
+    if let Ok(config) = &config {
+        latchkey_desktop::logging::init("latchkey", config);
+    }
     tauri::Builder::default()
         // Registered first: a second launch (Linux/Windows deliver the redirect as its argv)
         // hands its URL to this instance's deep-link handler and exits.
@@ -129,15 +135,6 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
-        .plugin(
-            tauri_plugin_log::Builder::new()
-                .level(log::LevelFilter::Info)
-                .targets([
-                    tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::LogDir { file_name: None }),
-                    tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::Stderr),
-                ])
-                .build(),
-        )
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::list_presets,
@@ -167,8 +164,8 @@ pub fn run() {
             take_notices,
         ])
         .manage(Notices::default())
-        .setup(|app| {
-            let config = Config::from_env()?;
+        .setup(move |app| {
+            let config = config?;
             let lk = Latchkey::open(&config)?;
             log::info!("data in {}", config.data_dir.display());
             // `make demo` only: builds without the `test-hooks` feature ignore the variable.
