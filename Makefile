@@ -66,7 +66,7 @@ test: deps ui
 	@scripts/phase.sh "fmt"            cargo fmt --all --check
 	@scripts/phase.sh "clippy"         cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/phase.sh "clippy (hooks)" cargo clippy -p latchkey --all-targets $(HOOKS) -- -D warnings
-	@scripts/phase.sh "core has no tauri" scripts/check-core-deps.sh
+	@scripts/phase.sh "core deps"      scripts/check-core-deps.sh
 	@scripts/phase.sh "types fresh"    scripts/check-types.sh
 	@scripts/phase.sh "ui check"       npm --prefix ui run check
 	@scripts/phase.sh "ui test"        npm --prefix ui test
@@ -79,7 +79,7 @@ test: deps ui
 
 # End-to-end: the real window under Xvfb through tauri-driver; screenshots in target/e2e/.
 e2e: deps ui
-	cargo build -p latchkey-core --bins
+	cargo build -p latchkey-desktop --bins
 	cargo test --test e2e $(HOOKS) -- --nocapture
 
 ## Types -------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ fuzz:
 
 # Soak: the agent SIGKILLed at random moments mid-refresh, 200 times (make test runs 20).
 soak: deps
-	SOAK_TRIALS=$${SOAK_TRIALS:-200} cargo test -p latchkey-core --test refresh_faults sigkill -- --nocapture
+	SOAK_TRIALS=$${SOAK_TRIALS:-200} cargo test -p latchkey-desktop --test refresh_faults sigkill -- --nocapture
 
 ## Bench ---------------------------------------------------------------------------------
 # Latchkey against a blank Tauri window, goa-daemon and plain reqwest + keyring, on the release
@@ -121,7 +121,7 @@ bench: npm ui
 # and latchkey-cli's shell completions (bash, zsh, fish) and man page.
 TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
 package: deps ui
-	cargo build --release -p latchkey -p latchkey-core
+	cargo build --release -p latchkey -p latchkey-desktop
 	@mkdir -p target/sidecars
 	cp target/release/latchkey-agent target/sidecars/latchkey-agent-$(TRIPLE)
 	cp target/release/latchkey-cli target/sidecars/latchkey-cli-$(TRIPLE)

@@ -1,7 +1,8 @@
 //! The floor of this stack, for `make bench`: a blank Tauri window built from this package with
-//! the same plugins as Latchkey (single-instance with deep links, deep-link, opener, log) and an
-//! empty page (`examples/blank/dist`). Its page reports when it has loaded through the same
-//! `ui_ready` hook as the app (`LATCHKEY_BENCH_READY_FILE`).
+//! the same plugins as Latchkey (single-instance with deep links, deep-link, opener), the same
+//! log setup (`latchkey_desktop::logging`: `<data dir>/logs/blank.log`) and an empty page
+//! (`examples/blank/dist`). Its page reports when it has loaded through the same `ui_ready` hook
+//! as the app (`LATCHKEY_BENCH_READY_FILE`).
 //!
 //! `cargo build --release --example blank` → `target/release/examples/blank`.
 
@@ -24,19 +25,13 @@ fn ui_ready() {
 }
 
 fn main() {
+    if let Ok(config) = latchkey_core::Config::from_env() {
+        latchkey_desktop::logging::init("blank", &config);
+    }
     tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|_app, _argv, _cwd| {}))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
-        .plugin(
-            tauri_plugin_log::Builder::new()
-                .level(log::LevelFilter::Info)
-                .targets([
-                    tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::LogDir { file_name: None }),
-                    tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::Stderr),
-                ])
-                .build(),
-        )
         .invoke_handler(tauri::generate_handler![ui_ready])
         .run(tauri::generate_context!("examples/blank/tauri.conf.json"))
         .expect("error while running the blank window");

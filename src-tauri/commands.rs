@@ -121,7 +121,7 @@ pub fn cancel_device(lk: State<'_, Latchkey>, flow_id: String) {
 
 #[tauri::command]
 pub fn open_external(app: AppHandle, url: String) -> Result<()> {
-    let parsed = latchkey_core::desktop::external_link(&url).map_err(err)?;
+    let parsed = latchkey_core::links::external_link(&url).map_err(err)?;
     app.opener().open_url(parsed.as_str(), None::<&str>).map_err(|e| err(Error::Internal(e.to_string())))
 }
 
@@ -158,7 +158,7 @@ pub fn get_settings(lk: State<'_, Latchkey>) -> Result<Settings> {
 #[tauri::command]
 pub async fn save_settings(lk: State<'_, Latchkey>, settings: Settings) -> Result<Settings> {
     let saved = lk.save_settings(settings).await.map_err(err)?;
-    latchkey_core::desktop::apply_autostart(saved.autostart_agent, lk.config().autostart_allowed);
+    latchkey_desktop::autostart::apply_autostart(saved.autostart_agent, lk.config().autostart_allowed);
     Ok(saved)
 }
 

@@ -102,7 +102,7 @@ fn forward_events(app: &AppHandle, lk: &Latchkey) {
                 // This process refreshes (no agent runs) or connected: it shows what core tells.
                 Ok(Event::Notify(n)) => {
                     if notifications {
-                        latchkey_core::desktop::show_notification(&n);
+                        latchkey_desktop::notify::show_notification(&n);
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
@@ -116,6 +116,12 @@ fn forward_events(app: &AppHandle, lk: &Latchkey) {
 
 /// Runs the desktop app.
 pub fn run() {
+    // The log first (the agent's setup: `<data dir>/logs/latchkey.log`, stderr on a terminal),
+    // so that everything after, the plugins' start included, can log.
+    let config = Config::from_env();
+    if let Ok(config) = &config {
+        latchkey_desktop::logging::init("latchkey", config);
+    }
     tauri::Builder::default()
         // Registered first: a second launch (Linux/Windows deliver the redirect as its argv)
         // hands its URL to this instance's deep-link handler and exits.
@@ -129,15 +135,6 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
-        .plugin(
-            tauri_plugin_log::Builder::new()
-                .level(log::LevelFilter::Info)
-                .targets([
-                    tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::LogDir { file_name: None }),
-                    tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::Stderr),
-                ])
-                .build(),
-        )
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::list_presets,
@@ -167,8 +164,8 @@ pub fn run() {
             take_notices,
         ])
         .manage(Notices::default())
-        .setup(|app| {
-            let config = Config::from_env()?;
+        .setup(move |app| {
+            let config = config?;
             let lk = Latchkey::open(&config)?;
             log::info!("data in {}", config.data_dir.display());
             // `make demo` only: builds without the `test-hooks` feature ignore the variable.
@@ -186,7 +183,7 @@ pub fn run() {
             }
             background::start(&lk);
             if let Ok(settings) = lk.settings() {
-                latchkey_core::desktop::apply_autostart(settings.autostart_agent, config.autostart_allowed);
+                latchkey_desktop::autostart::apply_autostart(settings.autostart_agent, config.autostart_allowed);
             }
             let launch = latchkey_core::launch::parse(&std::env::args().collect::<Vec<_>>());
             let handle = app.handle().clone();

@@ -222,7 +222,7 @@ impl<'w> Scenario<'w> {
         }
     }
 
-    /// Fails the scenario with a screenshot, the page's text and the driver's log.
+    /// Fails the scenario with a screenshot, the page's text, the driver's log and the app's.
     async fn fail<T>(&self, why: &str) -> T {
         self.shot("failure").await;
         let text = self
@@ -231,11 +231,13 @@ impl<'w> Scenario<'w> {
             .await
             .map(|v| v.as_str().unwrap_or_default().to_owned())
             .unwrap_or_else(|e| format!("(page text unavailable: {e})"));
-        let log = std::fs::read_to_string(self.dir.join("driver.log")).unwrap_or_default();
-        let log_tail: String =
-            log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail = |path: PathBuf| {
+            let log = std::fs::read_to_string(path).unwrap_or_default();
+            log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        };
+        let (driver_log, app_log) = (tail(self.dir.join("driver.log")), tail(self.dir.join("data/logs/latchkey.log")));
         panic!(
-            "[{}] {why}\n--- page text ---\n{text}\n--- driver/app log (tail) ---\n{log_tail}\n--- screenshot: {}",
+            "[{}] {why}\n--- page text ---\n{text}\n--- driver log (tail) ---\n{driver_log}\n--- app log (tail) ---\n{app_log}\n--- screenshot: {}",
             self.name,
             self.world.shots.join(format!("{}-failure.png", self.name)).display()
         );

@@ -79,7 +79,7 @@ export LATCHKEY_DATA_DIR="$work/data" LATCHKEY_KEYRING_SERVICE=app.latchkey.pack
 cat > "$work/in-session.sh" <<'INNER'
 #!/usr/bin/env bash
 set -euo pipefail
-log="$XDG_DATA_HOME/app.latchkey.desktop/logs/Latchkey.log"
+log="$LATCHKEY_DATA_DIR/logs/latchkey.log"
 count() { if [ -f "$log" ]; then grep -c "ignored a redirect that matches no sign-in" "$log" || true; else echo 0; fi; }
 instances() {
   local n=0 pid
@@ -103,7 +103,8 @@ hooks="$(mktemp -d)"
 LATCHKEY_DATA_DIR="$hooks/data" LATCHKEY_OPEN_URL_LOG="$hooks/opened.log" \
   LATCHKEY_DEMO_PROVIDER=http://127.0.0.1:9 LATCHKEY_BENCH_READY_FILE="$hooks/ready" \
   timeout 8 /usr/bin/latchkey >/dev/null 2>&1 || true
-[ -d "$hooks/data" ] || { echo "the installed app did not start (no data directory)" >&2; exit 1; }
+grep -qs '^[^ ]* INFO data in ' "$hooks/data/logs/latchkey.log" \
+  || { echo "the installed app did not start (no \"data in\" line in its log)" >&2; exit 1; }
 if [ -e "$hooks/opened.log" ] || [ -e "$hooks/ready" ] || grep -qs 'demo' "$hooks/data/latchkey.json"; then
   echo "the installed app obeyed a test hook" >&2; exit 1
 fi

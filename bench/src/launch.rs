@@ -15,7 +15,7 @@ pub struct Profile {
     pub data_dir: PathBuf,
     /// LATCHKEY_KEYRING_SERVICE.
     pub service: String,
-    /// HOME-like directory for XDG_* (logs, WebKit caches): kept across runs of one program, so
+    /// HOME-like directory for XDG_* (WebKit caches): kept across runs of one program, so
     /// every measured run after the warm-up finds warm caches, as a person's second start would.
     pub xdg: PathBuf,
 }

@@ -38,7 +38,7 @@ pub struct Config {
     /// `LATCHKEY_NO_AUTOSTART` is set; development builds only with `LATCHKEY_AUTOSTART=1` (so
     /// `make demo` never leaves a login item pointing into `target/`).
     pub autostart_allowed: bool,
-    /// How much the agent logs (`LATCHKEY_LOG`: error, warn, info, debug, trace; info).
+    /// How much the app and the agent log (`LATCHKEY_LOG`: error, warn, info, debug, trace; info).
     pub log_level: log::LevelFilter,
     /// `latchkey-cli connect --paste`: seconds without a code before the hint (30;
     /// `LATCHKEY_PASTE_HINT_SECS`).

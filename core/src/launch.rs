@@ -5,10 +5,12 @@
 //! `--show-connection=ID`. A pure function here, so `core/tests/fuzz.rs` fuzzes it.
 
 use crate::connect::flow::MAX_CALLBACK_LEN;
-use crate::desktop::SHOW_CONNECTION_ARG;
 
 /// The app's URL scheme (tauri.conf.json `plugins.deep-link.desktop.schemes`).
 pub const SCHEME: &str = "app.latchkey";
+/// The argument that makes the app open a connection's detail (forwarded to the running
+/// instance by the single-instance plugin); a desktop notification's action passes it.
+pub const SHOW_CONNECTION_ARG: &str = "--show-connection=";
 /// Longest connection id accepted from the command line.
 const MAX_ID_LEN: usize = 64;
 

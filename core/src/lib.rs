@@ -37,6 +37,7 @@ pub mod connect;
 pub mod error;
 pub mod http;
 pub mod launch;
+pub mod links;
 pub mod provider;
 pub mod refresh;
 pub mod resources;
@@ -53,8 +54,6 @@ mod latchkey;
 mod recovery;
 mod views;
 mod watch;
-
-pub mod desktop;
 
 pub use apps::{AppInput, AppView, DiscoveryView, PresetView, redirect_uri_for};
 pub use clock::{Clock, Timestamp};
