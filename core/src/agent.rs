@@ -1,10 +1,11 @@
 //! The background agent's pieces that the app shares: the instance lock ("exactly one
 //! refresher at a time") and starting the agent binary.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::lockfile::LockFile;
 
 const LOCK: &str = "agent.lock";
 
@@ -14,14 +15,8 @@ pub struct InstanceLock {
     _file: File,
 }
 
-fn open(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK);
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))
+fn open(dir: &Path) -> Result<LockFile> {
+    LockFile::open(&dir.join(LOCK), "the agent's instance lock")
 }
 
 impl InstanceLock {
@@ -30,12 +25,7 @@ impl InstanceLock {
     /// # Errors
     /// The data directory or its lock file cannot be opened.
     pub fn try_acquire(data_dir: &Path) -> Result<Option<Self>> {
-        let f = open(data_dir)?;
-        match f.try_lock() {
-            Ok(()) => Ok(Some(Self { _file: f })),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(Error::io("cannot lock the agent's instance lock", e)),
-        }
+        Ok(open(data_dir)?.try_lock()?.map(|f| Self { _file: f }))
     }
 
     /// Waits until the lock is free (the agent exited), then takes it. Blocking.
@@ -43,9 +33,7 @@ impl InstanceLock {
     /// # Errors
     /// The data directory or its lock file cannot be opened.
     pub fn acquire_blocking(data_dir: &Path) -> Result<Self> {
-        let f = open(data_dir)?;
-        f.lock().map_err(|e| Error::io("cannot lock the agent's instance lock", e))?;
-        Ok(Self { _file: f })
+        Ok(Self { _file: open(data_dir)?.lock()? })
     }
 }
 

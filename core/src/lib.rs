@@ -38,6 +38,7 @@ pub mod error;
 pub mod http;
 pub mod launch;
 pub mod links;
+pub mod lockfile;
 pub mod provider;
 pub mod refresh;
 pub mod resources;

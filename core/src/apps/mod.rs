@@ -1,15 +1,13 @@
 //! Provider apps: the preset table's view, and adding, editing and discovering apps.
 
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use url::Url;
 
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::latchkey::Latchkey;
-use crate::provider::{
-    AuthMethod, PresetId, RedirectMode, URL_SCHEME, callback_path, check_endpoint, valid_callback_id,
-};
+use crate::provider::{AuthMethod, PresetId, RedirectMode, URL_SCHEME, callback_path};
 use crate::provider::{apply_metadata, discover};
 use crate::store::{Data, ProviderApp};
 use crate::token::split_scopes;
@@ -117,66 +115,6 @@ pub struct DiscoveryView {
     pub scopes_supported: Vec<String>,
 }
 
-/// What the UI sends to add or edit a provider app.
-#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
-#[serde(rename_all = "camelCase")]
-// Every `Option` field may be left out by the UI (`#[serde(default)]`).
-#[ts(optional_fields = nullable)]
-pub struct AppInput {
-    /// Id when editing.
-    #[serde(default)]
-    pub id: Option<String>,
-    /// The preset it follows (fixed once saved).
-    pub preset: PresetId,
-    /// Name (defaults to the preset's).
-    #[serde(default)]
-    pub name: String,
-    /// The server address (required where the preset has no production server, unless the
-    /// endpoints stand in for it).
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// The client id the provider issued.
-    pub client_id: String,
-    /// Client secret; empty or absent on edit keeps the stored one.
-    #[serde(default)]
-    #[ts(as = "Option<String>")]
-    pub client_secret: Option<SecretString>,
-    /// The scopes to ask for, space-separated (absent: the preset's, or discovery's).
-    #[serde(default)]
-    pub scopes: Option<String>,
-    /// Redirect mode (defaults to the preset's first).
-    #[serde(default)]
-    pub redirect_mode: Option<RedirectMode>,
-    /// Explicit endpoints: any preset's can be overridden (e.g. a staging server whose app
-    /// and API live on different hosts); Generic needs at least the authorization and token
-    /// endpoints when it has no base URL.
-    #[serde(default)]
-    pub authorize_url: Option<String>,
-    /// The token endpoint, overriding the preset's or discovery's.
-    #[serde(default)]
-    pub token_url: Option<String>,
-    /// The RFC 7009 revocation endpoint, overriding the preset's or discovery's.
-    #[serde(default)]
-    pub revocation_url: Option<String>,
-    /// The profile (userinfo) endpoint, overriding the preset's or discovery's.
-    #[serde(default)]
-    pub userinfo_url: Option<String>,
-    /// For a new app: the callback path segment the form showed in its redirect URI (4–32 of
-    /// `0-9a-z`); absent, one is made up. Ignored on edit: an app keeps its address.
-    #[serde(default)]
-    pub callback_id: Option<String>,
-    /// Token-endpoint client authentication; absent: discovery's or the preset's.
-    #[serde(default)]
-    pub auth_method: Option<AuthMethod>,
-    /// A fixed loopback port (1024–65535) for servers that match the redirect URI exactly;
-    /// absent: any free port per sign-in.
-    #[serde(default)]
-    pub loopback_port: Option<u16>,
-    /// RFC 8628 device authorization endpoint (absent: discovery's, if any).
-    #[serde(default)]
-    pub device_authorization_url: Option<String>,
-}
-
 /// The redirect URI an app in `mode` sends (for loopback without a fixed port, without the
 /// port, which is chosen per sign-in), on the app's own callback path when it has one
 /// (RFC 9700 §4.4.2).
@@ -196,22 +134,11 @@ pub fn redirect_uri_for(
     }
 }
 
-/// A URL the person typed into `field`: empty is `None`; otherwise it must parse and be an
-/// allowed endpoint (HTTPS, or HTTP on loopback). The error names the field.
-fn endpoint_field(field: &str, v: Option<&str>) -> Result<Option<Url>> {
-    match v.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => {
-            let u = Url::parse(s).map_err(|_| Error::InvalidInput(format!("{field}: {s:?} is not a URL")))?;
-            check_endpoint(&u).map_err(|e| Error::InvalidInput(format!("{field}: {e}")))?;
-            Ok(Some(u))
-        }
-    }
-}
+mod input;
+mod remove;
 
-pub(crate) fn new_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
+pub use input::AppInput;
+pub(crate) use input::{endpoint_field, new_id, validate};
 
 impl Latchkey {
     /// The provider presets.
@@ -255,92 +182,13 @@ impl Latchkey {
     /// # Errors
     /// [`Error::InvalidInput`] naming the field (URL, client id, port, callback id); discovery that names another issuer; the keychain refusing the secret; the data file.
     pub async fn save_app(&self, input: AppInput) -> Result<AppView> {
+        let data = self.load()?;
         let existing = match &input.id {
-            Some(id) => Some(self.load()?.app(id)?.clone()),
+            Some(id) => Some(data.app(id)?.clone()),
             None => None,
         };
+        let (mut app, secret) = validate(&input, existing.as_ref(), &data.apps, self.now())?;
         let preset = input.preset.preset();
-        let url = |field: &str, v: &Option<String>| endpoint_field(field, v.as_deref());
-        let client_id = input.client_id.trim().to_owned();
-        if client_id.is_empty() {
-            return Err(Error::InvalidInput("Client id: enter the client id the provider gave you".into()));
-        }
-        let redirect_mode = input.redirect_mode.unwrap_or(preset.redirect_modes[0]);
-        if !preset.redirect_modes.contains(&redirect_mode) {
-            return Err(Error::InvalidInput(format!("{} does not accept this redirect mode", preset.name)));
-        }
-        let base_url = url("Base URL", &input.base_url)?;
-        let authorize_url = url("Authorization URL", &input.authorize_url)?;
-        let token_url = url("Token URL", &input.token_url)?;
-        // Generic needs a server address only to find its endpoints: with both given, none.
-        let endpoints_given = preset.endpoints_suffice() && authorize_url.is_some() && token_url.is_some();
-        if base_url.is_none() && preset.base_url_required() && !endpoints_given {
-            return Err(Error::InvalidInput(if preset.endpoints_suffice() {
-                "Server address: enter the provider's address, or both its authorization and token endpoints".into()
-            } else {
-                format!("Base URL: {} needs the address of the provider", preset.name)
-            }));
-        }
-        let loopback_port = match input.loopback_port {
-            None => None,
-            Some(p) if p >= 1024 => Some(p),
-            Some(p) => {
-                return Err(Error::InvalidInput(format!(
-                    "Loopback port: {p} is reserved for system services; choose one from 1024 to 65535"
-                )));
-            }
-        };
-        let name = match input.name.trim() {
-            "" => preset.name.to_owned(),
-            n => n.to_owned(),
-        };
-        let secret = input.client_secret.filter(|s| !secrecy::ExposeSecret::expose_secret(s).is_empty());
-        // An app keeps its callback path for life (it is registered at the provider); a new app
-        // takes the one the form showed, or a fresh one.
-        let callback_id = match &existing {
-            Some(a) => a.callback_id.clone(),
-            None => {
-                let id = match input.callback_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                    Some(id) if valid_callback_id(id) => id.to_owned(),
-                    Some(id) => {
-                        return Err(Error::InvalidInput(format!(
-                            "Redirect URI: {id:?} cannot name an app's callback (use 4 to 32 of 0-9 and a-z)"
-                        )));
-                    }
-                    None => new_id()[..8].to_owned(),
-                };
-                if self.load()?.apps.iter().any(|a| a.callback_id.as_deref() == Some(id.as_str())) {
-                    return Err(Error::InvalidInput(
-                        "Redirect URI: another provider app uses this address already; reopen the form".into(),
-                    ));
-                }
-                Some(id)
-            }
-        };
-        let mut app = ProviderApp {
-            id: existing.as_ref().map(|a| a.id.clone()).unwrap_or_else(new_id),
-            preset: input.preset,
-            name,
-            base_url,
-            client_id,
-            scopes: split_scopes(input.scopes.as_deref().unwrap_or(preset.default_scopes)).join(" "),
-            redirect_mode,
-            callback_id,
-            authorize_url,
-            token_url,
-            revocation_url: url("Revocation URL", &input.revocation_url)?,
-            userinfo_url: url("Userinfo URL", &input.userinfo_url)?,
-            issuer: None,
-            iss_required: false,
-            auth_method: None,
-            loopback_port,
-            has_secret: secret.is_some() || existing.as_ref().is_some_and(|a| a.has_secret),
-            // Editing the app is the fix for rejected credentials: its connections refresh again.
-            credentials_rejected: None,
-            superseded_shares_grant: existing.as_ref().is_some_and(|a| a.superseded_shares_grant),
-            device_authorization_url: url("Device authorization URL", &input.device_authorization_url)?,
-            created_at: existing.as_ref().map(|a| a.created_at).unwrap_or_else(|| self.now()),
-        };
         if let Some(base) = app.base_url.clone().filter(|_| preset.discovery) {
             match discover(&self.inner.http, &base).await {
                 Ok(Some(m)) => {
@@ -473,4 +321,3 @@ pub(crate) fn app_view(data: &Data, a: &ProviderApp) -> AppView {
         server: a.server(),
     }
 }
-mod remove;

@@ -10,4 +10,7 @@ mod presets;
 
 pub use app::{Endpoints, ProviderApp, Revocation, RevokeSupport};
 pub use discovery::{Metadata, apply_metadata, discover, parse_metadata, well_known_urls};
-pub use presets::*;
+pub use presets::{
+    AuthMethod, DEEP_LINK_REDIRECT, Extras, LOOPBACK_PATH, OOB_REDIRECT, Preset, PresetId, ProfileStyle, RedirectMode,
+    RevocationStyle, URL_SCHEME, callback_path, check_endpoint, join, valid_callback_id,
+};

@@ -1,4 +1,6 @@
-//! Provider presets (a reviewed data table) and the provider apps a person registers.
+//! The preset table: one reviewed row per provider, carrying its endpoints and its behaviour
+//! (extras, redirect modes, the paste-mode redirect URI, revocation style, terminal refresh
+//! errors, whether a secret is required). Adding a provider is adding a row here.
 //!
 //! Endpoints are paths relative to a base URL, so tests, staging and self-hosted instances
 //! override the base and keep the paths.

@@ -1,12 +1,14 @@
 //! A connection's refresh lock: an async mutex within the process and an advisory file lock
 //! across processes (the app, the agent, the command line), with a bounded wait.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Latchkey;
 use crate::error::{Error, Result};
+use crate::lockfile::{self, LockFile};
+
 /// How long a caller waits for another process's hold on a connection's lock before giving
 /// up with "busy".
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -44,39 +46,18 @@ impl Latchkey {
             return Ok(FlightGuard { _local: local, file: None });
         }
         let path = self.lock_path(connection_id);
-        let file = tokio::task::spawn_blocking(move || -> std::io::Result<File> {
-            std::fs::create_dir_all(path.parent().expect("locks dir"))?;
-            OpenOptions::new().create(true).truncate(false).write(true).open(&path)
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| Error::io("cannot open the connection's refresh lock", e))?;
-        // std's advisory lock (flock / LockFileEx), stable since Rust 1.89. Polled rather than
-        // blocking so the wait is bounded: a process stopped while holding it (Ctrl-Z, a
-        // keychain prompt) must not stall this one.
-        let mut pause = Duration::from_millis(20);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(FlightGuard { _local: local, file: Some(file) }),
-                Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Error(e)) => return Err(Error::io("cannot take the connection's refresh lock", e)),
-            }
-            if tokio::time::Instant::now() + pause > deadline {
-                return Err(busy());
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(250));
+        let lock = tokio::task::spawn_blocking(move || LockFile::open(&path, "the connection's refresh lock"))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        match lock.lock_until(deadline).await? {
+            Some(file) => Ok(FlightGuard { _local: local, file: Some(file) }),
+            None => Err(busy()),
         }
     }
 
     pub(crate) async fn lock_is_free(&self, connection_id: &str) -> Result<bool> {
         let path = self.lock_path(connection_id);
-        tokio::task::spawn_blocking(move || {
-            let Ok(f) = OpenOptions::new().create(true).truncate(false).write(true).open(&path) else { return true };
-            f.try_lock().is_ok()
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))
+        tokio::task::spawn_blocking(move || lockfile::is_free(&path)).await.map_err(|e| Error::Internal(e.to_string()))
     }
 }
 

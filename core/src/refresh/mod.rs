@@ -20,10 +20,6 @@ mod saving;
 mod verify;
 mod worker;
 
-use lock::*;
-use plan::*;
-use verify::*;
-
 pub use lock::LOCK_WAIT;
 pub(crate) use lock::forget_lock;
 pub(crate) use plan::describe;
@@ -39,6 +35,8 @@ use crate::token::TokenSet;
 use crate::token_endpoint::{self, Client};
 use crate::vault::connection_key;
 use crate::{ConnectionView, Event, Latchkey};
+use plan::needs_refresh;
+use verify::Verify;
 /// Why a refresh is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Want {

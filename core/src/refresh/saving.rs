@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::time::Duration;
 
-use super::*;
+use super::lock::FlightGuard;
+use super::plan::describe;
+use super::verify::{Verified, Verify};
+use super::who_of;
 use crate::error::Result;
 use crate::store::{RefreshLogEntry, Status};
 use crate::token::TokenSet;

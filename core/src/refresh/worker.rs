@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::*;
+use super::plan::{MAX_SLEEP_SECS, Track, next_backoff, plan, secs};
 use crate::Latchkey;
 use crate::error::{Error, Result};
 use crate::refresh::Want;

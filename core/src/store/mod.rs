@@ -18,6 +18,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::lockfile::LockFile;
 
 const FILE: &str = "latchkey.json";
 const LOCK: &str = "latchkey.json.lock";
@@ -181,17 +182,7 @@ impl Store {
     }
 
     fn lock(&self) -> Result<File> {
-        let path = self.dir.join(LOCK);
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-        // std's advisory file lock (flock on Unix, LockFileEx on Windows), stable since Rust 1.89:
-        // a well-kept implementation with no extra crate.
-        f.lock().map_err(|e| Error::io("cannot lock the metadata store", e))?;
-        Ok(f)
+        LockFile::open(&self.dir.join(LOCK), "the metadata store")?.lock()
     }
 }
 
