@@ -94,7 +94,7 @@ impl std::error::Error for BadRequest {}
 /// bytes.
 ///
 /// # Errors
-/// [`BadRequest`] saying what is wrong.
+/// `BadRequest` saying what is wrong.
 pub fn parse_request_head(bytes: &[u8]) -> std::result::Result<String, BadRequest> {
     let window = &bytes[..bytes.len().min(MAX_HEAD)];
     let Some(end) = window.iter().position(|&b| b == b'\n') else {
@@ -153,7 +153,7 @@ impl Loopback {
     }
 
     /// Serves connections until `on_callback` answers a request to the callback path with
-    /// [`Answer::Done`]; returns its value once that response is written. Requests to other
+    /// `Answer::Done`; returns its value once that response is written. Requests to other
     /// paths get 404, malformed or too slow ones 400; both leave the listener waiting.
     ///
     /// This never ends on its own otherwise: bound it (timeout, cancel) by dropping the future,
