@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     min_refresh_interval_secs: std::sync::atomic::AtomicI64,
     /// Wakes the refresher when connections change.
     pub(crate) changed: tokio::sync::Notify,
+    /// Refresh outcomes of the worker's pass waiting to be written together.
+    pub(crate) deferred: Mutex<Vec<(tokio::time::Instant, crate::refresh::Deferred)>>,
 }
 
 /// The core facade. Cheap to clone.
@@ -135,6 +137,7 @@ impl Latchkey {
                 lock_wait: Mutex::new(crate::refresh::LOCK_WAIT),
                 min_refresh_interval_secs: std::sync::atomic::AtomicI64::new(MIN_REFRESH_INTERVAL_SECS),
                 changed: tokio::sync::Notify::new(),
+                deferred: Mutex::default(),
             }),
         }
     }

@@ -122,6 +122,8 @@ pub struct MemoryVault {
     entries: Mutex<HashMap<String, SecretString>>,
     /// When set, every call fails as a locked keychain would.
     pub locked: std::sync::atomic::AtomicBool,
+    /// How many times each entry was read.
+    reads: Mutex<HashMap<String, usize>>,
 }
 
 impl MemoryVault {
@@ -141,11 +143,17 @@ impl MemoryVault {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// How many times `key` was read.
+    pub fn reads(&self, key: &str) -> usize {
+        self.reads.lock().expect("vault lock").get(key).copied().unwrap_or(0)
+    }
 }
 
 impl Vault for MemoryVault {
     fn get(&self, key: &str) -> Result<Option<SecretString>> {
         self.check()?;
+        *self.reads.lock().expect("vault lock").entry(key.to_owned()).or_default() += 1;
         Ok(self.entries.lock().expect("vault lock").get(key).cloned())
     }
     fn set(&self, key: &str, value: &SecretString) -> Result<()> {

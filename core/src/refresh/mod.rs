@@ -24,19 +24,47 @@ pub use lock::LOCK_WAIT;
 pub(crate) use lock::forget_lock;
 pub(crate) use plan::describe;
 pub use plan::{Backoff, Plan, Track, UNKNOWN_LIFETIME_CHECK_SECS, next_backoff, next_refresh, plan, refresh_at};
-pub(crate) use saving::PendingMap;
+pub(crate) use saving::{Deferred, PendingMap};
 pub use worker::{CONCURRENCY, run};
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use secrecy::SecretString;
 
 use crate::error::{Error, Result};
-use crate::store::{Connection, RefreshLogEntry, Status};
+use crate::store::{Connection, Data, RefreshLogEntry, Status};
 use crate::token::TokenSet;
 use crate::token_endpoint::{self, Client};
 use crate::vault::connection_key;
 use crate::{ConnectionView, Event, Latchkey};
 use plan::needs_refresh;
 use verify::Verify;
+/// What the refreshes of one pass of the worker share: the metadata as the pass planned it
+/// (read once, not once per connection) and each provider app's client secret (read from the
+/// keychain once per pass). Their outcomes are written together (see `saving::Deferred`).
+/// The snapshot is only a cache: under each connection's lock the keychain is the truth.
+pub(crate) struct Pass {
+    data: Arc<Data>,
+    secrets: tokio::sync::Mutex<HashMap<String, Option<SecretString>>>,
+}
+
+impl Pass {
+    pub(crate) fn new(data: Data) -> Self {
+        Self { data: Arc::new(data), secrets: tokio::sync::Mutex::default() }
+    }
+
+    async fn secret(&self, lk: &Latchkey, app_id: &str) -> Result<Option<SecretString>> {
+        let mut secrets = self.secrets.lock().await;
+        if let Some(s) = secrets.get(app_id) {
+            return Ok(s.clone());
+        }
+        let s = lk.client_secret(app_id).await?;
+        secrets.insert(app_id.to_owned(), s.clone());
+        Ok(s)
+    }
+}
+
 /// Why a refresh is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Want {
@@ -127,16 +155,26 @@ impl Latchkey {
     /// Refreshes, unless — once the lock is held — the stored set turns out newer than the one
     /// the caller saw (another caller or process refreshed meanwhile) or fresh enough.
     pub(crate) async fn refresh_tokens(&self, connection_id: &str, want: Want) -> Result<TokenSet> {
+        self.refresh_in(connection_id, want, None).await
+    }
+
+    /// As [`Latchkey::refresh_tokens`]; within a worker `pass`, the metadata and client secret
+    /// come from the pass and the outcome is written with the pass's others.
+    pub(crate) async fn refresh_in(&self, connection_id: &str, want: Want, pass: Option<&Pass>) -> Result<TokenSet> {
+        let defer = pass.is_some();
         let mut guard = match self.flight(connection_id).await {
             Err(e @ Error::Busy(_)) => {
                 // Said where the person looks: the row says why it is not being refreshed.
-                self.record_failure(connection_id, &e, false).await?;
+                self.record_failure(connection_id, &e, false, defer).await?;
                 return Err(e);
             }
             other => other?,
         };
         let current = self.stored_tokens(connection_id).await?;
-        let data = self.load()?;
+        let data = match pass {
+            Some(p) => p.data.clone(),
+            None => Arc::new(self.load()?),
+        };
         let conn = data.connection(connection_id)?.clone();
         let newer = want.seen().is_some_and(|seen| current.generation > seen);
         let fresh_enough = match want {
@@ -171,7 +209,10 @@ impl Latchkey {
             return Err(Error::NeedsReconnect { reason });
         };
         let endpoints = app.endpoints()?;
-        let secret = self.client_secret(&app.id).await?;
+        let secret = match pass {
+            Some(p) => p.secret(self, &app.id).await?,
+            None => self.client_secret(&app.id).await?,
+        };
         let client = Client { id: &app.client_id, secret: secret.as_ref() };
         let now = self.now();
         log::info!("refreshing connection {connection_id} ({})", app.preset.as_str());
@@ -188,7 +229,7 @@ impl Latchkey {
                     );
                 }
                 let check = Verify { endpoints: &endpoints, style: app.preset.preset().profile_style };
-                self.store_refreshed(connection_id, &mut guard, &fresh, now, Some(check)).await?;
+                self.store_refreshed(connection_id, &mut guard, &fresh, now, Some(check), defer).await?;
                 Ok(fresh)
             }
             Err(Error::OAuth(o)) if o.is_client_rejected() => {
@@ -202,7 +243,7 @@ impl Latchkey {
                 })
                 .await?;
                 let e = credentials_rejected(&app.name, &o.plain());
-                self.record_failure(connection_id, &e, false).await?;
+                self.record_failure(connection_id, &e, false, defer).await?;
                 Err(e)
             }
             Err(e) if let Some((reason, what)) = terminal_refresh_error(&e, app.preset.preset()) => {
@@ -217,12 +258,12 @@ impl Latchkey {
                 }
                 let e = Error::NeedsReconnect { reason };
                 log::warn!("connection {connection_id} needs reconnect ({what})");
-                self.record_failure(connection_id, &e, true).await?;
+                self.record_failure(connection_id, &e, true, defer).await?;
                 Err(e)
             }
             Err(e) => {
                 log::warn!("refresh of connection {connection_id} failed: {}", e.code());
-                self.record_failure(connection_id, &e, false).await?;
+                self.record_failure(connection_id, &e, false, defer).await?;
                 Err(e)
             }
         }
@@ -243,12 +284,19 @@ impl Latchkey {
 
     /// Records a failed refresh. Never deletes anything: a dead refresh token makes the
     /// connection Needs reconnect, with the reason.
-    pub(crate) async fn record_failure(&self, connection_id: &str, e: &Error, terminal: bool) -> Result<()> {
+    pub(crate) async fn record_failure(
+        &self,
+        connection_id: &str,
+        e: &Error,
+        terminal: bool,
+        defer: bool,
+    ) -> Result<()> {
         let id = connection_id.to_owned();
         let message = e.to_string();
         let now = self.now();
-        let newly_dead = self
-            .update(move |d| {
+        self.write_outcome(
+            defer,
+            Box::new(move |d: &mut Data| {
                 let notify = d.settings.notifications;
                 let c = d.connection_mut(&id)?;
                 let was = c.status;
@@ -259,17 +307,18 @@ impl Latchkey {
                 }
                 c.last_error = Some(message.clone());
                 c.updated_at = now;
-                c.log_refresh(RefreshLogEntry { at: now, ok: false, message: Some(message) });
+                c.log_refresh(RefreshLogEntry { at: now, ok: false, message: Some(message.clone()) });
                 let who = who_of(c);
-                Ok((terminal && was != Status::NeedsReconnect && notify).then_some(who))
-            })
-            .await?;
-        if let Some(who) = newly_dead {
-            let (connection_id, reason) = (connection_id.to_owned(), e.to_string());
-            self.emit(Event::Notify(crate::event::Notification::NeedsReconnect { connection_id, who, reason }));
-        }
-        self.emit(Event::ConnectionsChanged);
-        Ok(())
+                if !(terminal && was != Status::NeedsReconnect && notify) {
+                    return Ok(None);
+                }
+                Ok(Some(Box::new(move |lk: &Latchkey| {
+                    let n = crate::event::Notification::NeedsReconnect { connection_id: id, who, reason: message };
+                    lk.emit(Event::Notify(n));
+                }) as saving::After))
+            }),
+        )
+        .await
     }
 }
 

@@ -11,7 +11,7 @@ use super::plan::describe;
 use super::verify::{Verified, Verify};
 use super::who_of;
 use crate::error::Result;
-use crate::store::{RefreshLogEntry, Status};
+use crate::store::{Data, RefreshLogEntry, Status};
 use crate::token::TokenSet;
 use crate::vault::connection_key;
 use crate::{Event, Latchkey};
@@ -26,10 +26,74 @@ pub(crate) struct Pending {
     _file: Option<File>,
 }
 
+/// What to do once an outcome is written (an event, a notification).
+pub(crate) type After = Box<dyn FnOnce(&Latchkey) + Send>;
+/// One refresh's outcome, as a change to the metadata.
+pub(crate) type Deferred = Box<dyn FnOnce(&mut Data) -> Result<Option<After>> + Send>;
+
+/// How long an outcome waits for the rest of its pass before it is written anyway.
+pub(crate) const DEFER_AT_MOST: Duration = Duration::from_secs(2);
+
 /// Per-connection in-memory state of a process.
 pub(crate) type PendingMap = HashMap<String, Pending>;
 
 impl Latchkey {
+    /// Writes one refresh's outcome to the metadata: now, or — `defer`, in a worker pass —
+    /// with the pass's other outcomes in one update ([`Latchkey::flush_outcomes`]), so a pass
+    /// over many connections rewrites the file once, not once per connection. Deferring is
+    /// safe because the tokens are in the keychain already: the metadata only lags it, as after
+    /// a crash between the two writes, and is repaired the same way.
+    pub(crate) async fn write_outcome(&self, defer: bool, f: Deferred) -> Result<()> {
+        if defer {
+            self.inner.deferred.lock().expect("deferred").push((tokio::time::Instant::now(), f));
+            return Ok(());
+        }
+        if let Some(after) = self.update(f).await? {
+            after(self);
+        }
+        self.emit(Event::ConnectionsChanged);
+        Ok(())
+    }
+
+    /// When the oldest outcome waiting to be written was recorded.
+    pub(crate) fn oldest_deferred(&self) -> Option<tokio::time::Instant> {
+        self.inner.deferred.lock().expect("deferred").first().map(|(at, _)| *at)
+    }
+
+    /// Writes every outcome waiting in one metadata update. One that no longer applies (its
+    /// connection was removed meanwhile) is skipped; the rest are written.
+    pub(crate) async fn flush_outcomes(&self) {
+        let batch: Vec<_> = std::mem::take(&mut *self.inner.deferred.lock().expect("deferred"));
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len();
+        let written = self
+            .update(move |d| {
+                let mut afters = Vec::new();
+                for (_, f) in batch {
+                    match f(d) {
+                        Ok(Some(a)) => afters.push(a),
+                        Ok(None) => {}
+                        Err(e) => log::info!("a refresh outcome no longer applies: {}", e.code()),
+                    }
+                }
+                Ok(afters)
+            })
+            .await;
+        match written {
+            Ok(afters) => {
+                log::debug!("{n} refresh outcome(s) written in one update");
+                for after in afters {
+                    after(self);
+                }
+                self.emit(Event::ConnectionsChanged);
+            }
+            // The tokens are in the keychain; the rows are repaired from it when next planned.
+            Err(e) => log::warn!("cannot write {n} refresh outcome(s): {e}"),
+        }
+    }
+
     /// Stores a refreshed set: keychain first; if the keychain refuses, the set is kept in
     /// memory (with the file lock) and saved in the background. Then the metadata.
     pub(crate) async fn store_refreshed(
@@ -39,6 +103,7 @@ impl Latchkey {
         fresh: &TokenSet,
         now: crate::Timestamp,
         check: Option<Verify<'_>>,
+        defer: bool,
     ) -> Result<()> {
         let key = connection_key(connection_id);
         let stored = fresh.to_vault_string();
@@ -70,40 +135,47 @@ impl Latchkey {
         let retry_after = self.min_refresh_interval();
         let id = connection_id.to_owned();
         let t = fresh.clone();
-        let recovered = self.update(move |d| {
-            let settings = d.settings.clone();
-            let c = d.connection_mut(&id)?;
-            let was = c.status;
-            describe(c, &t, &settings);
-            match verified {
-                Verified::Yes => c.last_verified_at = Some(now),
-                Verified::Rejected => {
-                    // Like any 401: the token is not good; refresh again soon.
-                    c.next_refresh_at = Some(now + retry_after);
+        // A set waiting in memory is written now: its saver writes after it, in order.
+        self.write_outcome(
+            defer && !waiting,
+            Box::new(move |d: &mut Data| {
+                let settings = d.settings.clone();
+                let c = d.connection_mut(&id)?;
+                if c.token_generation > t.generation {
+                    // Written late (with its pass) after a newer set was described: keep that.
+                    return Ok(None);
                 }
-                Verified::Unknown => {}
-            }
-            c.last_refresh_at = Some(now);
-            c.updated_at = now;
-            c.log_refresh(RefreshLogEntry { at: now, ok: true, message: None });
-            if waiting {
-                c.status = Status::WaitingToSave;
-                c.last_error = Some(WAITING_TO_SAVE.into());
-            } else {
-                c.status = Status::Connected;
-                c.last_error = (verified == Verified::Rejected).then(|| {
-                    "The provider did not accept the refreshed access token (HTTP 401); Latchkey refreshes again shortly."
-                        .to_owned()
-                });
-            }
-            let back = !waiting && matches!(was, Status::WaitingToSave | Status::NeedsReconnect);
-            Ok(back.then(|| (who_of(c), was, settings.notifications)))
-        })
+                let was = c.status;
+                describe(c, &t, &settings);
+                match verified {
+                    Verified::Yes => c.last_verified_at = Some(now),
+                    Verified::Rejected => {
+                        // Like any 401: the token is not good; refresh again soon.
+                        c.next_refresh_at = Some(now + retry_after);
+                    }
+                    Verified::Unknown => {}
+                }
+                c.last_refresh_at = Some(now);
+                c.updated_at = now;
+                c.log_refresh(RefreshLogEntry { at: now, ok: true, message: None });
+                if waiting {
+                    c.status = Status::WaitingToSave;
+                    c.last_error = Some(WAITING_TO_SAVE.into());
+                } else {
+                    c.status = Status::Connected;
+                    c.last_error = (verified == Verified::Rejected).then(|| {
+                        "The provider did not accept the refreshed access token (HTTP 401); Latchkey refreshes again shortly."
+                            .to_owned()
+                    });
+                }
+                if waiting || !matches!(was, Status::WaitingToSave | Status::NeedsReconnect) {
+                    return Ok(None);
+                }
+                let (who, notify) = (who_of(c), settings.notifications);
+                Ok(Some(Box::new(move |lk: &Latchkey| lk.announce_recovery(&id, who, was, notify)) as After))
+            }),
+        )
         .await?;
-        self.emit(Event::ConnectionsChanged);
-        if let Some((who, was, notify)) = recovered {
-            self.announce_recovery(connection_id, who, was, notify);
-        }
         if waiting {
             self.spawn_saver(connection_id);
         }

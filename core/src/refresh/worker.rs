@@ -13,14 +13,17 @@
 //! forward at most brings one forward. Monotonic timers stop during suspend, so it re-plans from
 //! the wall clock at least every 15 minutes and on logind's resume signal.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::Pass;
 use super::plan::{MAX_SLEEP_SECS, Track, next_backoff, plan, secs};
+use super::saving::DEFER_AT_MOST;
 use crate::Latchkey;
 use crate::error::{Error, Result};
 use crate::refresh::Want;
@@ -37,6 +40,14 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
     let mut tracks: HashMap<String, Track> = HashMap::new();
     let mut tasks: JoinSet<Done> = JoinSet::new();
     let mut in_flight: std::collections::HashSet<String> = Default::default();
+    // The current pass: what it has still to start, and what its refreshes share (the
+    // metadata it planned from, the client secrets). It is planned once, not again after each
+    // refresh: a pass over N connections reads and writes the metadata a constant number of
+    // times, not N.
+    let mut queue: VecDeque<(String, Option<u64>)> = VecDeque::new();
+    let mut pass: Option<Arc<Pass>> = None;
+    let mut replan = true;
+    let mut wake_at = Instant::now();
     log::info!("refresher started");
     if let Err(e) = lk.recover_interrupted_refreshes().await {
         log::warn!("cannot check for interrupted refreshes: {e}");
@@ -47,69 +58,89 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
         tokio::pin!(changed);
         changed.as_mut().enable();
         let mono = Instant::now();
-        let wake_at = match lk.load() {
-            Ok(data) => {
-                tracks.retain(|id, _| data.connections.iter().any(|c| &c.id == id));
-                let p = plan(&data, lk.now(), mono, &mut tracks, lk.min_refresh_interval());
-                let work: Vec<(String, Option<u64>)> = p
-                    .refresh
-                    .iter()
-                    .map(|(id, g)| (id.clone(), Some(*g)))
-                    .chain(p.retry_revoke.iter().map(|id| (id.clone(), None)))
-                    .filter(|(id, _)| !in_flight.contains(id))
-                    .collect();
-                // A locked keychain is not asked again and again (each ask may raise an unlock
-                // prompt on a desktop): look at its state, wait while it is locked.
-                let locked = !work.is_empty() && lk.keychain_locked().await == Some(true);
-                if locked {
-                    log::info!("the keychain is locked; {} refresh(es) wait until it is unlocked", work.len());
-                    p.wake_at.min(mono + secs(LOCKED_POLL_SECS))
-                } else {
-                    for (id, generation) in work {
-                        if in_flight.len() >= CONCURRENCY {
-                            break;
-                        }
-                        tracks.entry(id.clone()).or_default().last_try = Some(mono);
-                        in_flight.insert(id.clone());
-                        let lk = lk.clone();
-                        tasks.spawn(async move {
-                            let r = match generation {
-                                Some(seen) => lk.refresh_tokens(&id, Want::Scheduled { seen }).await.map(|_| ()),
-                                None => match lk.revoke_connection(&id, false).await {
-                                    Ok(o) if o.pending => Err(Error::Flow("still unreachable".into())),
-                                    Ok(_) => Ok(()),
-                                    Err(e) => Err(e),
-                                },
-                            };
-                            (id, r)
-                        });
+        if replan {
+            replan = false;
+            queue.clear();
+            wake_at = match lk.load() {
+                Ok(data) => {
+                    tracks.retain(|id, _| data.connections.iter().any(|c| &c.id == id));
+                    let p = plan(&data, lk.now(), mono, &mut tracks, lk.min_refresh_interval());
+                    let work: VecDeque<(String, Option<u64>)> = p
+                        .refresh
+                        .iter()
+                        .map(|(id, g)| (id.clone(), Some(*g)))
+                        .chain(p.retry_revoke.iter().map(|id| (id.clone(), None)))
+                        .filter(|(id, _)| !in_flight.contains(id))
+                        .collect();
+                    // A locked keychain is not asked again and again (each ask may raise an
+                    // unlock prompt on a desktop): look at its state, wait while it is locked.
+                    let locked = !work.is_empty() && lk.keychain_locked().await == Some(true);
+                    if locked {
+                        log::info!("the keychain is locked; {} refresh(es) wait until it is unlocked", work.len());
+                        p.wake_at.min(mono + secs(LOCKED_POLL_SECS))
+                    } else {
+                        queue = work;
+                        pass = Some(Arc::new(Pass::new(data)));
+                        p.wake_at
                     }
-                    // Whatever could not start now starts when a running task ends.
-                    p.wake_at
                 }
-            }
-            // Damaged data: said once (log, notification), then wait for the file to change.
-            Err(e @ Error::DamagedData { .. }) => {
-                if crate::recovery::report_damaged(&e)
-                    && let Error::DamagedData { path, backup_available, .. } = &e
-                {
-                    // The settings cannot be read from a damaged file: always told.
-                    let (path, backup_available) = (path.clone(), *backup_available);
-                    lk.emit(crate::event::Event::Notify(crate::event::Notification::DataDamaged {
-                        path,
-                        backup_available,
-                    }));
+                // Damaged data: said once (log, notification), then wait for the file to change.
+                Err(e @ Error::DamagedData { .. }) => {
+                    if crate::recovery::report_damaged(&e)
+                        && let Error::DamagedData { path, backup_available, .. } = &e
+                    {
+                        // The settings cannot be read from a damaged file: always told.
+                        let (path, backup_available) = (path.clone(), *backup_available);
+                        lk.emit(crate::event::Event::Notify(crate::event::Notification::DataDamaged {
+                            path,
+                            backup_available,
+                        }));
+                    }
+                    mono + secs(MAX_SLEEP_SECS)
                 }
-                mono + secs(MAX_SLEEP_SECS)
+                Err(e) => {
+                    log::error!("refresher cannot read the metadata: {e}");
+                    mono + secs(60)
+                }
+            };
+        }
+        // Start what the pass has left, at most CONCURRENCY at once; the rest starts as
+        // running refreshes end.
+        while in_flight.len() < CONCURRENCY
+            && let Some((id, generation)) = queue.pop_front()
+        {
+            if in_flight.contains(&id) {
+                continue;
             }
-            Err(e) => {
-                log::error!("refresher cannot read the metadata: {e}");
-                mono + secs(60)
-            }
-        };
+            tracks.entry(id.clone()).or_default().last_try = Some(mono);
+            in_flight.insert(id.clone());
+            let (lk, pass) = (lk.clone(), pass.clone());
+            tasks.spawn(async move {
+                let r = match generation {
+                    Some(seen) => lk.refresh_in(&id, Want::Scheduled { seen }, pass.as_deref()).await.map(|_| ()),
+                    None => match lk.revoke_connection(&id, false).await {
+                        Ok(o) if o.pending => Err(Error::Flow("still unreachable".into())),
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e),
+                    },
+                };
+                (id, r)
+            });
+        }
+        // The pass's outcomes are written together when it is over, or once the oldest has
+        // waited DEFER_AT_MOST (a long pass still shows its progress). The write says
+        // "connections changed", which plans the next pass.
+        let flush_at = lk.oldest_deferred().map(|t| t + DEFER_AT_MOST);
+        if (tasks.is_empty() && queue.is_empty()) || flush_at.is_some_and(|t| t <= mono) {
+            lk.flush_outcomes().await;
+        }
+        let flush_at = lk.oldest_deferred().map(|t| t + DEFER_AT_MOST);
+        let wake = flush_at.map_or(wake_at, |f| f.min(wake_at));
         tokio::select! {
-            () = tokio::time::sleep_until(wake_at.max(mono + Duration::from_millis(10))) => {}
-            () = &mut changed => {}
+            () = tokio::time::sleep_until(wake.max(mono + Duration::from_millis(10))) => {
+                replan = Instant::now() >= wake_at;
+            }
+            () = &mut changed => replan = true,
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Ok((id, r)) = done {
                     in_flight.remove(&id);
@@ -126,6 +157,7 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
     if tokio::time::timeout(Duration::from_secs(45), drain).await.is_err() {
         log::warn!("refresher stopped with refreshes still running");
     }
+    lk.flush_outcomes().await;
     resume.abort();
     log::info!("refresher stopped");
 }

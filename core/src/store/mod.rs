@@ -30,6 +30,8 @@ pub(crate) const FORMAT: u32 = 1;
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    /// How many times this process (through any clone) rewrote the file.
+    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -45,7 +47,7 @@ impl Store {
             use std::os::unix::fs::PermissionsExt;
             let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
         }
-        Ok(Self { dir })
+        Ok(Self { dir, writes: std::sync::Arc::default() })
     }
 
     /// The data directory.
@@ -89,8 +91,15 @@ impl Store {
             }
             let bytes = serde_json::to_vec_pretty(&data).map_err(|e| Error::Internal(e.to_string()))?;
             write_file_atomic(&self.path(), &bytes)?;
+            self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(out)
+    }
+
+    /// How many times this process rewrote the file (through this store or a clone of it):
+    /// what `make bench` and the tests count to keep writes per refresh pass constant.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the metadata file is damaged: `Some((detail, backup_available))`.

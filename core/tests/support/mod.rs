@@ -62,3 +62,49 @@ pub async fn script(answers: Vec<(u16, &'static str)>) -> (Url, tokio::task::Joi
     });
     (base, task)
 }
+
+/// Answers every request by its path from `routes` (path, status, body), concurrently and for
+/// as long as the test runs; unknown paths get 404. Returns the base URL and what it saw.
+pub async fn routes(
+    routes: &'static [(&'static str, u16, &'static str)],
+) -> (Url, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut r = BufReader::new(socket);
+                let mut line = String::new();
+                r.read_line(&mut line).await.unwrap();
+                let mut parts = line.split_whitespace();
+                let (method, path) = (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned());
+                let mut headers = BTreeMap::new();
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).await.unwrap();
+                    let h = h.trim_end();
+                    if h.is_empty() {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap();
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                }
+                let len = headers.get("content-length").map_or(0, |l| l.parse().unwrap());
+                let mut buf = vec![0; len];
+                r.read_exact(&mut buf).await.unwrap();
+                let (status, body) = routes.iter().find(|(p, ..)| *p == path).map_or((404, "{}"), |(_, s, b)| (*s, *b));
+                log.lock().unwrap().push(Seen { method, path, headers, body: String::from_utf8(buf).unwrap() });
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = r.get_mut().write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (base, seen)
+}
