@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, MIN_REFRESH_INTERVAL_SECS};
@@ -24,7 +23,6 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) clock: Clock,
     pub(crate) flows: Flows,
-    pub(crate) loopbacks: Mutex<HashMap<String, CancellationToken>>,
     pub(crate) events: broadcast::Sender<Event>,
     /// The settings it was opened with (for `with_parts`: the defaults).
     config: Config,
@@ -127,7 +125,6 @@ impl Latchkey {
                 http: crate::http::client_with_timeout(std::time::Duration::from_secs(config.http_timeout_secs)),
                 clock,
                 flows: Flows::default(),
-                loopbacks: Mutex::new(HashMap::new()),
                 events,
                 config,
                 refresh_locks: Mutex::new(HashMap::new()),

@@ -169,3 +169,32 @@ async fn a_dead_refresh_token_asks_the_shells_to_notify_once() {
     assert!(w.lk.refresh(&c.id).await.is_err());
     assert!(!std::iter::from_fn(|| events.try_recv().ok()).any(|e| matches!(e, latchkey_core::Event::Notify(_))));
 }
+
+/// The pending flow owns its loopback listener: cancelling the flow closes the port, and the
+/// flow is gone (its answer would change nothing).
+#[tokio::test]
+async fn cancelling_a_loopback_sign_in_closes_its_port() {
+    let w = world();
+    let (base, _seen) = script(vec![]).await;
+    let input: AppInput = serde_json::from_value(json!({
+        "preset": "generic", "clientId": "latchkey", "redirectMode": "loopback",
+        "authorizeUrl": base.join("/authorize").unwrap(), "tokenUrl": base.join("/token").unwrap(),
+    }))
+    .unwrap();
+    let app = w.lk.save_app(input).await.unwrap().id;
+    let start = w.lk.start_connect(&app, None).await.unwrap();
+    let redirect = Url::parse(&start.redirect_uri.unwrap()).unwrap();
+    let addr = format!("127.0.0.1:{}", redirect.port().unwrap());
+    assert!(tokio::net::TcpStream::connect(&addr).await.is_ok(), "listening while the sign-in waits");
+    assert!(w.lk.cancel_connect(&start.flow_id));
+    let mut closed = false;
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(&addr).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(closed, "the port closes with the flow");
+    assert!(!w.lk.cancel_connect(&start.flow_id), "the flow is gone");
+}

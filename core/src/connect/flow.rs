@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use oauth2::{CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::clock::Timestamp;
@@ -34,6 +35,9 @@ pub struct PendingFlow {
     pub expires_at: Timestamp,
     /// Scopes asked for.
     pub scopes_requested: Vec<String>,
+    /// Cancelled when the flow ends (answered, cancelled): its loopback listener, if it has
+    /// one, stops with it.
+    pub(crate) stop: CancellationToken,
     issuer: Option<String>,
     iss_required: bool,
     /// OpenID Connect `nonce`, sent when the scopes ask for `openid`.
@@ -189,6 +193,7 @@ impl Flows {
             mode: req.mode,
             expires_at,
             scopes_requested: req.scopes,
+            stop: CancellationToken::new(),
             issuer: endpoints.issuer.clone(),
             iss_required: endpoints.iss_required,
             nonce,
@@ -208,8 +213,19 @@ impl Flows {
     pub fn cancel(&self, flow_id: &str) -> bool {
         let mut pending = self.pending.lock().expect("flows lock");
         let before = pending.len();
-        pending.retain(|_, f| f.id != flow_id);
+        pending.retain(|_, f| {
+            let keep = f.id != flow_id;
+            if !keep {
+                f.stop.cancel();
+            }
+            keep
+        });
         before != pending.len()
+    }
+
+    /// What stops a pending flow's loopback listener (cancelled when the flow ends).
+    pub(crate) fn stop_token(&self, flow_id: &str) -> Option<CancellationToken> {
+        self.pending.lock().expect("flows lock").values().find(|f| f.id == flow_id).map(|f| f.stop.clone())
     }
 
     /// Takes the flow a redirect belongs to, checking `state` (RFC 6749 §10.12), `iss` (RFC 9207), the app's own callback path

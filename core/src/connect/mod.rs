@@ -2,7 +2,6 @@
 //! listener it owns), the callback or pasted code, and the code exchange.
 
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
 use crate::apps::redirect_uri_for;
 use crate::clock::Timestamp;
@@ -106,8 +105,8 @@ impl Latchkey {
     /// (RFC 8252 §8.3: any local process can). A request with another or no `state` gets a
     /// 400 page and changes nothing.
     fn spawn_loopback(&self, flow_id: String, lb: Loopback, expires_at: Timestamp) {
-        let cancel = CancellationToken::new();
-        self.inner.loopbacks.lock().expect("loopbacks lock").insert(flow_id.clone(), cancel.clone());
+        // The flow owns its listener's stop: cancelling or finishing the flow closes the port.
+        let cancel = self.inner.flows.stop_token(&flow_id).unwrap_or_default();
         let this = self.clone();
         let secs = (expires_at - self.now()).max(1);
         tokio::spawn(async move {
@@ -142,7 +141,6 @@ impl Latchkey {
                     this.fail_flow(&flow_id, &e);
                 }
             }
-            this.inner.loopbacks.lock().expect("loopbacks lock").remove(&flow_id);
         });
     }
 
@@ -152,9 +150,6 @@ impl Latchkey {
 
     /// Cancels a flow; its loopback listener closes.
     pub fn cancel_connect(&self, flow_id: &str) -> bool {
-        if let Some(c) = self.inner.loopbacks.lock().expect("loopbacks lock").remove(flow_id) {
-            c.cancel();
-        }
         self.inner.flows.cancel(flow_id)
     }
 
@@ -178,9 +173,7 @@ impl Latchkey {
     }
 
     async fn finish_flow(&self, flow: PendingFlow, outcome: Result<String>) -> Result<ConnectionView> {
-        if let Some(c) = self.inner.loopbacks.lock().expect("loopbacks lock").remove(&flow.id) {
-            c.cancel();
-        }
+        flow.stop.cancel();
         let flow_id = flow.id.clone();
         let result = match outcome {
             Ok(code) => self.complete(&flow, &code).await,
