@@ -246,12 +246,13 @@ impl ProviderApp {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::provider::PresetId;
     use crate::provider::RedirectMode;
 
-    fn app(preset: PresetId, base: Option<&str>) -> ProviderApp {
+    /// A provider app of `preset` at `base`, nothing else set (also for the discovery tests).
+    pub(crate) fn app(preset: PresetId, base: Option<&str>) -> ProviderApp {
         ProviderApp {
             id: "a".into(),
             preset,

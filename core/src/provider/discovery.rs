@@ -177,33 +177,7 @@ pub fn apply_metadata(app: &mut ProviderApp, m: &Metadata) {
 mod tests {
     use super::*;
     use crate::provider::PresetId;
-    use crate::provider::RedirectMode;
-
-    fn app(preset: PresetId, base: Option<&str>) -> ProviderApp {
-        ProviderApp {
-            id: "a".into(),
-            preset,
-            name: "n".into(),
-            base_url: base.map(|b| Url::parse(b).unwrap()),
-            client_id: "c".into(),
-            scopes: String::new(),
-            redirect_mode: RedirectMode::Loopback,
-            callback_id: None,
-            authorize_url: None,
-            token_url: None,
-            revocation_url: None,
-            userinfo_url: None,
-            issuer: None,
-            iss_required: false,
-            auth_method: None,
-            loopback_port: None,
-            has_secret: false,
-            credentials_rejected: None,
-            superseded_shares_grant: false,
-            device_authorization_url: None,
-            created_at: 0,
-        }
-    }
+    use crate::provider::app::tests::app;
 
     #[test]
     fn well_known_addresses_insert_before_the_path() {

@@ -179,7 +179,7 @@ pub fn next_backoff(prev: Option<Backoff>, retry_after: Option<u64>, jitter: u64
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::{Connection, Data, ProviderApp, Status};
     use tokio::time::Instant;
@@ -225,7 +225,8 @@ mod tests {
         assert!(needs_refresh(&set(0, None), 3590, 60, &s));
         assert!(!needs_refresh(&set(0, None), 100, 60, &s));
     }
-    fn with_app(connections: Vec<Connection>) -> Data {
+    /// Metadata with one provider app and `connections` (also for the worker's tests).
+    pub(crate) fn with_app(connections: Vec<Connection>) -> Data {
         let app: ProviderApp = serde_json::from_value(serde_json::json!({
             "id": "a", "preset": "generic", "name": "A", "baseUrl": "https://a.example", "clientId": "c",
             "scopes": "", "redirectMode": "deep_link", "createdAt": 0
@@ -234,7 +235,8 @@ mod tests {
         Data { apps: vec![app], connections, ..Data::default() }
     }
 
-    fn conn(id: &str, status: Status, expires: Option<i64>, next: Option<i64>) -> Connection {
+    /// A connection of that app, issued at 0.
+    pub(crate) fn conn(id: &str, status: Status, expires: Option<i64>, next: Option<i64>) -> Connection {
         Connection {
             status,
             expires_at: expires,

@@ -215,25 +215,8 @@ pub(crate) fn apply_outcome(tracks: &mut HashMap<String, Track>, id: String, r: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Connection, Data, ProviderApp, Status};
-    fn with_app(connections: Vec<Connection>) -> Data {
-        let app: ProviderApp = serde_json::from_value(serde_json::json!({
-            "id": "a", "preset": "generic", "name": "A", "baseUrl": "https://a.example", "clientId": "c",
-            "scopes": "", "redirectMode": "deep_link", "createdAt": 0
-        }))
-        .unwrap();
-        Data { apps: vec![app], connections, ..Data::default() }
-    }
-
-    fn conn(id: &str, status: Status, expires: Option<i64>, next: Option<i64>) -> Connection {
-        Connection {
-            status,
-            expires_at: expires,
-            issued_at: Some(0),
-            next_refresh_at: next,
-            ..Connection::new(id, "a", id, 0)
-        }
-    }
+    use crate::refresh::plan::tests::{conn, with_app};
+    use crate::store::{Data, Status};
 
     fn paused_world(name: &str, vault: std::sync::Arc<crate::vault::MemoryVault>) -> Latchkey {
         let dir = std::env::temp_dir().join(format!("latchkey-refresher-{name}-{}", std::process::id()));

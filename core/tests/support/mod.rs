@@ -24,6 +24,39 @@ impl Seen {
     }
 }
 
+/// Reads one request (line, headers, body) off `socket`; the reader is kept for the answer.
+async fn read_request(socket: tokio::net::TcpStream) -> (BufReader<tokio::net::TcpStream>, Seen) {
+    let mut r = BufReader::new(socket);
+    let mut line = String::new();
+    r.read_line(&mut line).await.unwrap();
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned());
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).await.unwrap();
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').unwrap();
+        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+    }
+    let len = headers.get("content-length").map_or(0, |l| l.parse().unwrap());
+    let mut buf = vec![0; len];
+    r.read_exact(&mut buf).await.unwrap();
+    (r, Seen { method, path, headers, body: String::from_utf8(buf).unwrap() })
+}
+
+/// Writes a JSON answer and closes.
+async fn answer(r: &mut BufReader<tokio::net::TcpStream>, status: u16, body: &str) {
+    let answer = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = r.get_mut().write_all(answer.as_bytes()).await;
+}
+
 /// Serves `answers` (status, body) in order, one per connection, and returns what it saw.
 pub async fn script(answers: Vec<(u16, &'static str)>) -> (Url, tokio::task::JoinHandle<Vec<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -32,31 +65,9 @@ pub async fn script(answers: Vec<(u16, &'static str)>) -> (Url, tokio::task::Joi
         let mut seen = vec![];
         for (status, body) in answers {
             let (socket, _) = listener.accept().await.unwrap();
-            let mut r = BufReader::new(socket);
-            let mut line = String::new();
-            r.read_line(&mut line).await.unwrap();
-            let mut parts = line.split_whitespace();
-            let (method, path) = (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned());
-            let mut headers = BTreeMap::new();
-            loop {
-                let mut h = String::new();
-                r.read_line(&mut h).await.unwrap();
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                let (k, v) = h.split_once(':').unwrap();
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-            }
-            let len = headers.get("content-length").map_or(0, |l| l.parse().unwrap());
-            let mut buf = vec![0; len];
-            r.read_exact(&mut buf).await.unwrap();
-            seen.push(Seen { method, path, headers, body: String::from_utf8(buf).unwrap() });
-            let answer = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            r.get_mut().write_all(answer.as_bytes()).await.unwrap();
+            let (mut r, request) = read_request(socket).await;
+            seen.push(request);
+            answer(&mut r, status, body).await;
         }
         seen
     });
@@ -77,32 +88,11 @@ pub async fn routes(
             let (socket, _) = listener.accept().await.unwrap();
             let log = log.clone();
             tokio::spawn(async move {
-                let mut r = BufReader::new(socket);
-                let mut line = String::new();
-                r.read_line(&mut line).await.unwrap();
-                let mut parts = line.split_whitespace();
-                let (method, path) = (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned());
-                let mut headers = BTreeMap::new();
-                loop {
-                    let mut h = String::new();
-                    r.read_line(&mut h).await.unwrap();
-                    let h = h.trim_end();
-                    if h.is_empty() {
-                        break;
-                    }
-                    let (k, v) = h.split_once(':').unwrap();
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-                }
-                let len = headers.get("content-length").map_or(0, |l| l.parse().unwrap());
-                let mut buf = vec![0; len];
-                r.read_exact(&mut buf).await.unwrap();
-                let (status, body) = routes.iter().find(|(p, ..)| *p == path).map_or((404, "{}"), |(_, s, b)| (*s, *b));
-                log.lock().unwrap().push(Seen { method, path, headers, body: String::from_utf8(buf).unwrap() });
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = r.get_mut().write_all(answer.as_bytes()).await;
+                let (mut r, request) = read_request(socket).await;
+                let (status, body) =
+                    routes.iter().find(|(p, ..)| *p == request.path).map_or((404, "{}"), |(_, s, b)| (*s, *b));
+                log.lock().unwrap().push(request);
+                answer(&mut r, status, body).await;
             });
         }
     });
