@@ -4,10 +4,13 @@ use latchkey_core::device::DeviceStart;
 use latchkey_core::manage::{Detail, RevokeOutcome};
 use latchkey_core::recovery::{DataHealth, Recovered};
 use latchkey_core::service::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
-use latchkey_core::window::AppInfo;
-use latchkey_core::{AppInput, Error, Latchkey, PresetId, Settings};
+use latchkey_core::window::{AppInfo, Notice};
+use latchkey_core::{AppInput, Error, ErrorCode, Latchkey, PresetId, Settings};
+use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_opener::OpenerExt;
+
+use crate::Notices;
 
 type Result<T> = std::result::Result<T, ErrorView>;
 
@@ -23,6 +26,30 @@ pub fn app_info(lk: State<'_, Latchkey>) -> AppInfo {
         keyring_service: lk.keyring_service().to_owned(),
         agent_running: latchkey_core::agent::is_running(lk.data_dir()),
     }
+}
+
+/// What the window's first paint needs, in one round trip (`ui/src/lib/types.ts`
+/// `InitialState`): the connections, or why they could not be read (with the data file's
+/// health when it is damaged, for the recovery screen), and the notices that arrived before
+/// the page listened. The rest (provider apps, presets) the window asks for after it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitialState {
+    connections: Vec<ConnectionView>,
+    error: Option<ErrorView>,
+    health: Option<DataHealth>,
+    notices: Vec<Notice>,
+}
+
+/// The window has started listening to events: the first list, and what waited for it.
+#[tauri::command]
+pub fn initial_state(lk: State<'_, Latchkey>, notices: State<'_, Notices>) -> InitialState {
+    let (connections, error) = match lk.list_connections() {
+        Ok(list) => (list, None),
+        Err(e) => (Vec::new(), Some(err(e))),
+    };
+    let damaged = error.as_ref().is_some_and(|e| e.code == ErrorCode::DamagedData);
+    InitialState { connections, error, health: damaged.then(|| lk.data_health()), notices: notices.take() }
 }
 
 #[tauri::command]

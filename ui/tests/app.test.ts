@@ -75,6 +75,16 @@ describe('connections list', () => {
     expect(within(dan).getByText('Revocation pending')).toBeTruthy();
   });
 
+  test('the first paint takes one round trip; provider apps and presets are asked for after it', async () => {
+    const be = fakeBackend({ apps: [app()], connections: [connection()] });
+    render(App);
+    await waitFor(() => expect(be.callsOf('list_presets')).toHaveLength(1));
+    const cmds = be.calls.map((c) => c.cmd);
+    expect(cmds.slice(0, cmds.indexOf('ui_ready'))).toEqual(['initial_state']);
+    expect(cmds).toContain('list_apps');
+    expect(rows()).toHaveLength(1);
+  });
+
   test('connections-changed reloads the list', async () => {
     const be = fakeBackend();
     render(App);

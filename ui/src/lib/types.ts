@@ -8,9 +8,11 @@
 import type {
   AppView,
   ConnectionView,
+  DataHealth,
   Detail,
   DiscoveryView,
   ErrorView,
+  Notice,
   PresetView,
   RevokeOutcome,
   Status,
@@ -55,3 +57,16 @@ export type Connection = ConnectionView;
 export type ConnectionDetail = Detail;
 /** What a revoke achieved (Rust `manage::RevokeOutcome`). */
 export type RevokeResult = RevokeOutcome;
+
+/**
+ * What the first paint needs (`initial_state`): the connections, or why they could not be read
+ * (and the data file's health when it is damaged), and the notices that arrived before the
+ * page listened. Written by hand from src-tauri/commands.rs `InitialState`, which is made of
+ * the generated types above (the generator lives in core).
+ */
+export interface InitialState {
+  connections: Connection[];
+  error: ApiError | null;
+  health: DataHealth | null;
+  notices: Notice[];
+}
