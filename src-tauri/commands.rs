@@ -1,13 +1,15 @@
 //! IPC commands: take state, call core, convert the error to `{ code, message }`.
 
 use latchkey_core::connect::DeviceStart;
-use latchkey_core::window::AppInfo;
-use latchkey_core::{AppInput, Error, Latchkey, PresetId, Settings};
+use latchkey_core::window::{AppInfo, InitialState};
+use latchkey_core::{AppInput, Error, ErrorCode, Latchkey, PresetId, Settings};
 use latchkey_core::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
 use latchkey_core::{DataHealth, Recovered};
 use latchkey_core::{Detail, RevokeOutcome};
 use tauri::{AppHandle, State};
 use tauri_plugin_opener::OpenerExt;
+
+use crate::Notices;
 
 type Result<T> = std::result::Result<T, ErrorView>;
 
@@ -23,6 +25,17 @@ pub fn app_info(lk: State<'_, Latchkey>) -> AppInfo {
         keyring_service: lk.keyring_service().to_owned(),
         agent_running: latchkey_core::agent::is_running(lk.data_dir()),
     }
+}
+
+/// The window has started listening to events: the first list, and what waited for it.
+#[tauri::command]
+pub fn initial_state(lk: State<'_, Latchkey>, notices: State<'_, Notices>) -> InitialState {
+    let (connections, error) = match lk.list_connections() {
+        Ok(list) => (list, None),
+        Err(e) => (Vec::new(), Some(err(e))),
+    };
+    let damaged = error.as_ref().is_some_and(|e| e.code == ErrorCode::DamagedData);
+    InitialState { connections, error, health: damaged.then(|| lk.data_health()), notices: notices.take() }
 }
 
 #[tauri::command]

@@ -36,11 +36,13 @@ fn notice(app: &AppHandle, n: Notice) {
     }
 }
 
-/// The UI listens now: returns what arrived before, and lets later notices through as events.
-#[tauri::command]
-fn take_notices(state: tauri::State<'_, Notices>) -> Vec<Notice> {
-    state.ready.store(true, std::sync::atomic::Ordering::SeqCst);
-    std::mem::take(&mut *state.queue.lock().expect("notices"))
+impl Notices {
+    /// The UI listens now: returns what arrived before, and lets later notices through as events
+    /// (the window takes them with [`commands::initial_state`]).
+    pub(crate) fn take(&self) -> Vec<Notice> {
+        self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::mem::take(&mut *self.queue.lock().expect("notices"))
+    }
 }
 
 /// Brings the main window to the front.
@@ -136,6 +138,7 @@ pub fn run() {
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
         .invoke_handler(tauri::generate_handler![
+            commands::initial_state,
             commands::app_info,
             commands::list_presets,
             commands::list_apps,
@@ -161,7 +164,6 @@ pub fn run() {
             commands::restore_backup,
             commands::start_empty,
             bench::ui_ready,
-            take_notices,
         ])
         .manage(Notices::default())
         .setup(move |app| {

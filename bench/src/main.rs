@@ -7,13 +7,14 @@
 //! starts its own private Secret Service (gnome-keyring on a private session bus) and the local
 //! OAuth test provider. Knobs (environment): `BENCH_RUNS` (5), `BENCH_IDLE_RUNS` (3),
 //! `BENCH_IDLE_SECS` (60), `BENCH_REFRESH_N` (1000), `BENCH_REFRESH_ROUNDS` (3),
-//! `BENCH_CONNECT_RUNS` (10), `BENCH_ONLY` (comma-separated: sizes,startup,memory,idle,refresh,
-//! connect).
+//! `BENCH_CONNECT_RUNS` (10), `BENCH_CLI_RUNS` (20), `BENCH_ONLY` (comma-separated: sizes,
+//! startup,memory,idle,cli,connect,refresh).
 
 mod connect;
 mod launch;
 mod procfs;
 mod refresh;
+mod report;
 mod seed;
 mod x11;
 
@@ -23,40 +24,13 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use latchkey_harness::{TestProvider, repo_root, secret_service};
-use serde::Serialize;
 
 use crate::launch::{Goa, Profile, Running};
 use crate::procfs::ProcMem;
+use crate::report::{Figure, Goal, median, table};
 
 fn env_usize(k: &str, default: usize) -> usize {
     std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// One row of the table.
-#[derive(Debug, Clone, Serialize)]
-struct Figure {
-    group: &'static str,
-    what: String,
-    unit: &'static str,
-    latchkey: Option<f64>,
-    baseline: Option<f64>,
-    baseline_name: String,
-    /// "ratio" (latchkey / baseline) or "diff" (latchkey − baseline).
-    compare: &'static str,
-    runs: usize,
-    samples_latchkey: Vec<f64>,
-    samples_baseline: Vec<f64>,
-    note: String,
-}
-
-fn median(v: &[f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let m = s.len() / 2;
-    Some(if s.len() % 2 == 1 { s[m] } else { (s[m - 1] + s[m]) / 2.0 })
 }
 
 struct Bench {
@@ -80,7 +54,7 @@ impl Bench {
         b: Vec<f64>,
         compare: &'static str,
         note: impl Into<String>,
-    ) {
+    ) -> &mut Figure {
         self.figures.push(Figure {
             group,
             what: what.into(),
@@ -93,7 +67,10 @@ impl Bench {
             samples_latchkey: l,
             samples_baseline: b,
             note: note.into(),
+            goal: None,
+            meets_goal: None,
         });
+        self.figures.last_mut().expect("just pushed")
     }
 
     fn bin(&self, name: &str) -> PathBuf {
@@ -195,7 +172,8 @@ fn startup(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider)
             get("blank", |s| s.ready_ms),
             "diff",
             "",
-        );
+        )
+        .goal(Goal::diff(40.0));
     }
 }
 
@@ -280,7 +258,8 @@ fn memory(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) 
         blank_pss,
         "ratio",
         note,
-    );
+    )
+    .goal(Goal::ratio(1.10));
     b.figure(
         "Memory",
         "app + WebKit processes, RSS",
@@ -300,7 +279,8 @@ fn memory(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) 
         goa_pss,
         "ratio",
         "",
-    );
+    )
+    .goal(Goal::ratio(1.0));
     b.figure("Memory", "latchkey-agent alone, RSS", "MiB", ag_rss, "goa-daemon", goa_rss, "ratio", "");
 }
 
@@ -318,6 +298,8 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
     let goa_home = b.work.join("goa-home");
     // Per program: CPU ms (utime+stime), schedstat ms, wake-ups; one entry per run.
     let mut s: BTreeMap<&str, [Vec<f64>; 3]> = BTreeMap::new();
+    // Per program and run: CPU ms by process ("WebKitWebProces 40, latchkey 10").
+    let mut by_process: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for r in 0..runs {
         // All four idle side by side for the same minute: idle costs do not compete.
         let ag = launch::start("agent", &agent_bin, &agent, &[], &[]);
@@ -343,13 +325,15 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
             e[0].push(d.cpu_ms);
             e[1].push(d.sched_ns as f64 / 1e6);
             e[2].push(d.switches as f64);
+            let parts = procfs::cpu_by_comm(b0, a);
             eprintln!(
-                "  idle run {} {name}: cpu {:.0} ms (sched {:.1} ms), {} wake-ups",
+                "  idle run {} {name}: cpu {:.0} ms (sched {:.1} ms), {} wake-ups; by process: {parts}",
                 r + 1,
                 d.cpu_ms,
                 d.sched_ns as f64 / 1e6,
                 d.switches
             );
+            by_process.entry(name).or_default().push(parts);
         }
         app.stop();
         bl.stop();
@@ -359,7 +343,10 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
         }
     }
     let get = |n: &str, i: usize| -> Vec<f64> { s.get(n).map(|e| e[i].clone()).unwrap_or_default() };
+    b.details.insert("idle_cpu_ms_by_process".into(), serde_json::to_value(&by_process).expect("json"));
     let note = format!("{runs} runs of {secs} s, all four side by side");
+    // The goals are per minute: 10 ms of CPU over the peer's in 60 s.
+    let per_run = secs as f64 / 60.0;
     b.figure(
         "Idle",
         format!("latchkey-agent CPU time in {secs} s (200 connections not due)"),
@@ -369,7 +356,8 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
         get("goa", 0),
         "diff",
         format!("{note}; utime+stime (10 ms ticks); run time of its threads from schedstat: {:?} ms", get("agent", 1)),
-    );
+    )
+    .goal(Goal::diff(10.0 * per_run));
     b.figure(
         "Idle",
         format!("latchkey-agent wake-ups in {secs} s"),
@@ -379,7 +367,8 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
         get("goa", 2),
         "diff",
         "voluntary + involuntary context switches summed over the threads alive at the end",
-    );
+    )
+    .goal(Goal::diff(0.0));
     b.figure(
         "Idle",
         format!("open app CPU time in {secs} s (200 connections; app + WebKit)"),
@@ -388,8 +377,14 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
         "blank window",
         get("blank", 0),
         "diff",
-        format!("utime+stime; schedstat of live threads: {:?} ms (blank {:?})", get("latchkey", 1), get("blank", 1)),
-    );
+        format!(
+            "utime+stime; schedstat of live threads: {:?} ms (blank {:?}); by process: {:?}",
+            get("latchkey", 1),
+            get("blank", 1),
+            by_process.get("latchkey")
+        ),
+    )
+    .goal(Goal::diff(10.0 * per_run));
     b.figure(
         "Idle",
         format!("open app wake-ups in {secs} s"),
@@ -451,6 +446,79 @@ fn sizes(b: &mut Bench) {
     }
     let ui = dir_size(&ui_dir);
     row("UI bundle (ui/dist)", (ui > 0).then_some(ui as f64 / 1e6), None, "", "uncompressed");
+    // What the window loads before its first list: index.html and the scripts and styles it
+    // names (the entry, its preloaded chunks, the stylesheet); the views it loads on demand
+    // are not among them.
+    let index = std::fs::read_to_string(ui_dir.join("index.html")).unwrap_or_default();
+    let first: u64 = index
+        .split(['"', '\''])
+        .filter(|p| p.starts_with("./assets/") || p.starts_with("/assets/"))
+        .map(|p| {
+            std::fs::metadata(ui_dir.join(p.trim_start_matches("./").trim_start_matches('/'))).map_or(0, |m| m.len())
+        })
+        .sum::<u64>()
+        + index.len() as u64;
+    b.figure(
+        "Size",
+        "UI first load (index.html, its scripts and styles)".to_owned(),
+        "kB",
+        (!index.is_empty()).then_some(first as f64 / 1e3).into_iter().collect(),
+        "",
+        vec![],
+        "ratio",
+        "uncompressed; the detail, settings and dialogs load on demand",
+    );
+}
+
+/// `latchkey-cli token` for a connection whose token is valid (start → printed → exit), against
+/// `secret-tool lookup` of one keychain item: what a script pays for a token.
+fn cli(b: &mut Bench, provider: &TestProvider) {
+    let runs = env_usize("BENCH_CLI_RUNS", 20);
+    let cli_bin = b.bin("latchkey-cli");
+    let p = b.profile("cli", "cli");
+    seed::seed_idle(&p.data_dir, &p.service, 10, &provider.url, &provider.client_id, "s");
+    let first = seed::connection(0, 0, 0);
+    let key = latchkey_core::vault::connection_key(&first.id);
+    let email = first.email.clone().unwrap_or_default();
+    let time = |cmd: &mut std::process::Command| -> f64 {
+        let t = Instant::now();
+        let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ms
+    };
+    let (mut lk, mut base) = (vec![], vec![]);
+    // One unmeasured call of each first (page cache).
+    for r in 0..=runs {
+        let l = time(
+            std::process::Command::new(&cli_bin)
+                .args(["token", &email])
+                .env("LATCHKEY_DATA_DIR", &p.data_dir)
+                .env("LATCHKEY_KEYRING_SERVICE", &p.service)
+                .env("LATCHKEY_NO_AGENT", "1"),
+        );
+        let s =
+            time(std::process::Command::new("secret-tool").args(["lookup", "service", &p.service, "username", &key]));
+        if r > 0 {
+            lk.push(l);
+            base.push(s);
+        }
+    }
+    b.figure(
+        "CLI",
+        "latchkey-cli token (a valid token: start → printed → exit)",
+        "ms",
+        lk,
+        "secret-tool lookup of one keychain item",
+        base,
+        "ratio",
+        "",
+    )
+    .goal(Goal::ratio(1.5));
 }
 
 fn machine() -> serde_json::Value {
@@ -481,51 +549,6 @@ fn machine() -> serde_json::Value {
         "os": os, "kernel": kernel,
         "summary": format!("{model}, {cores} cores, {:.0} GiB, {os}", mem_kib as f64 / 1048576.0),
     })
-}
-
-fn fmt_val(v: Option<f64>, unit: &str) -> String {
-    match v {
-        None => "—".into(),
-        Some(x) => match unit {
-            "ms" if x >= 100.0 => format!("{x:.0} ms"),
-            "ms" => format!("{x:.1} ms"),
-            "s" => format!("{x:.2} s"),
-            "MiB" => format!("{x:.1} MiB"),
-            "MB" => format!("{x:.2} MB"),
-            "switches" => format!("{x:.0}"),
-            u => format!("{x:.2} {u}"),
-        },
-    }
-}
-
-fn table(figs: &[Figure]) -> String {
-    let mut out =
-        String::from("| group | figure | Latchkey | baseline | vs baseline | runs |\n|---|---|---:|---:|---:|---:|\n");
-    for f in figs {
-        let base = match f.baseline {
-            Some(_) => format!("{} ({})", fmt_val(f.baseline, f.unit), f.baseline_name),
-            None => "—".into(),
-        };
-        let cmp = match (f.latchkey, f.baseline, f.compare) {
-            (Some(l), Some(b), "ratio") if b > 0.0 => format!("{:.2}×", l / b),
-            (Some(l), Some(b), "diff") => {
-                let d = l - b;
-                let s = fmt_val(Some(d.abs()), f.unit);
-                if d >= 0.0 { format!("+{s}") } else { format!("−{s}") }
-            }
-            _ => "—".into(),
-        };
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            f.group,
-            f.what,
-            fmt_val(f.latchkey, f.unit),
-            base,
-            cmp,
-            f.runs
-        ));
-    }
-    out
 }
 
 fn main() {
@@ -569,6 +592,10 @@ fn main() {
         eprintln!("idle cost ...");
         idle(&mut b, &maps, &provider);
     }
+    if want("cli") {
+        eprintln!("latchkey-cli token ...");
+        cli(&mut b, &provider);
+    }
     if want("connect") {
         let runs = env_usize("BENCH_CONNECT_RUNS", 10);
         eprintln!("connect latency ({runs} runs) ...");
@@ -583,7 +610,8 @@ fn main() {
             o.provider_ms.clone(),
             "diff",
             "handle_callback until the UI event; the app's window then reloads its list",
-        );
+        )
+        .goal(Goal::diff(10.0));
     }
 
     if want("refresh") {
@@ -591,7 +619,9 @@ fn main() {
         let rounds = env_usize("BENCH_REFRESH_ROUNDS", 3);
         eprintln!("refresh throughput ({n} connections, {rounds} rounds) ...");
         let w = refresh::World { data_dir: work.join("data-refresh"), service: "app.latchkey.bench.refresh".into() };
-        let o = rt.block_on(refresh::run(&provider, &w, n, rounds));
+        let mut scale: Vec<usize> = [10, 100, n].into_iter().filter(|&k| k <= n).collect();
+        scale.dedup();
+        let o = rt.block_on(refresh::run(&provider, &w, n, rounds, &scale));
         let pieces: Vec<String> = o.pieces_ms.iter().map(|(k, v)| format!("{k} {v:.1} ms")).collect();
         let note = format!(
             "concurrency {} for both; setup: {n} sign-ins took {:.1} s; failures: latchkey {}, baseline {}; pieces: {}",
@@ -611,7 +641,43 @@ fn main() {
             o.baseline_secs.clone(),
             "ratio",
             note,
-        );
+        )
+        .goal(Goal::ratio(1.10));
+        // The cost per connection must stay flat as connections grow.
+        for (&k, ms) in &o.per_connection_ms {
+            let (base_name, base) = if k == n {
+                ("plain reqwest + keyring", o.baseline_secs.iter().map(|s| s * 1000.0 / n as f64).collect())
+            } else {
+                ("", vec![])
+            };
+            let note = if k == n { String::new() } else { format!("failures: {}", o.scale_failures) };
+            b.figure(
+                "Refresh",
+                format!("time per connection, {k} due at once"),
+                "ms",
+                ms.clone(),
+                base_name,
+                base,
+                "ratio",
+                note,
+            );
+        }
+        if let (Some(small), Some(big)) = (o.per_connection_ms.get(&scale[0]), o.per_connection_ms.get(&n))
+            && scale[0] < n
+        {
+            let ratios: Vec<f64> = big.iter().zip(small).map(|(b, s)| b / s).collect();
+            b.figure(
+                "Refresh",
+                format!("time per connection, {n} due ÷ {} due", scale[0]),
+                "×",
+                ratios,
+                "",
+                vec![],
+                "ratio",
+                "round by round",
+            )
+            .goal(Goal::value(1.2));
+        }
         b.details.insert("refresh".into(), serde_json::to_value(&o).expect("json"));
     }
     let out_dir = std::env::var_os("BENCH_OUT_DIR").map(PathBuf::from).unwrap_or_else(|| target.join("bench"));

@@ -140,6 +140,17 @@ pub fn cpu_delta(before: &HashMap<Pid, CpuSample>, after: &HashMap<Pid, CpuSampl
     d
 }
 
+/// What each program in a tree used between two samples, in ms of CPU (utime + stime), by
+/// command name ("WebKitWebProces 40, latchkey 10").
+pub fn cpu_by_comm(before: &HashMap<Pid, CpuSample>, after: &HashMap<Pid, CpuSample>) -> String {
+    let mut by: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
+    for (pid, a) in after {
+        let b = before.get(pid).copied().unwrap_or_default();
+        *by.entry(comm(*pid)).or_default() += (a.cpu_ms - b.cpu_ms).max(0.0);
+    }
+    by.iter().map(|(c, ms)| format!("{c} {ms:.0}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Sends `sig` to `pid`.
 pub fn signal(pid: Pid, sig: i32) {
     // SAFETY: kill has no memory-safety preconditions.

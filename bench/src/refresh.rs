@@ -3,6 +3,10 @@
 //! that sends the same N refresh requests at the same concurrency with plain reqwest and writes
 //! N keychain entries with plain `keyring`. Rounds alternate: the baseline spends the refresh
 //! tokens the refresher stored, and writes the entries the refresher then reads.
+//!
+//! Beside it, how the refresher's cost per connection grows with the number due: the same
+//! rounds with 10 and 100 connections (worlds of their own, in the same keychain collection,
+//! interleaved with the big one so that they share its conditions).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -57,6 +61,10 @@ pub struct Outcome {
     pub baseline_failures: usize,
     /// Medians (ms) of the pieces a refresh is made of, measured after the rounds.
     pub pieces_ms: std::collections::BTreeMap<String, f64>,
+    /// Latchkey's time per connection (ms), one entry per round, by the number due at once.
+    pub per_connection_ms: std::collections::BTreeMap<usize, Vec<f64>>,
+    /// Connections not refreshed in the rounds with fewer due.
+    pub scale_failures: usize,
 }
 
 fn endpoint(p: &TestProvider, path: &str) -> String {
@@ -212,9 +220,11 @@ async fn latchkey_round(w: &World, n: usize) -> (f64, usize) {
     let t0 = Instant::now();
     let task = tokio::spawn(latchkey_core::refresh::run(lk.clone(), cancel.clone()));
     let deadline = t0 + Duration::from_secs(900);
+    // Fine enough for 10 connections (a fraction of a second), cheap enough for 1000.
+    let poll = Duration::from_millis((n as u64 / 20).clamp(2, 50));
     let mut failures;
     loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(poll).await;
         // Counting in the file's text is cheap next to parsing 1000 connections every 50 ms.
         let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
         let waiting = text.matches("\"lastRefreshAt\": null").count();
@@ -237,9 +247,9 @@ async fn latchkey_round(w: &World, n: usize) -> (f64, usize) {
     (secs, failures.max(n - done))
 }
 
-/// Runs the comparison.
-pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize) -> Outcome {
-    let http = latchkey_harness::client();
+/// A world with the provider app and its secret, and `n` sign-ins: returns each one's token
+/// response (not timed).
+async fn prepare(http: &reqwest::Client, p: &TestProvider, w: &World, n: usize) -> Vec<Value> {
     let store = Store::open(&w.data_dir).expect("store");
     let app = seed::app(&p.url, &p.client_id);
     store
@@ -254,23 +264,32 @@ pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize) -> Outcom
     })
     .await
     .expect("join");
-
-    eprintln!("  refresh: signing in {n} times (8 at a time) ...");
-    let t0 = Instant::now();
-    let mut grants: Vec<(usize, Grant)> = futures_util::stream::iter(0..n)
+    let mut answers: Vec<(usize, Value)> = futures_util::stream::iter(0..n)
         .map(|i| {
             let http = http.clone();
+            let state = format!("{}-{i}", w.service);
             async move {
-                let (code, verifier) = sign_in(p, "alice", &format!("s{i}")).await;
-                let v = exchange(&http, p, &code, &verifier).await;
-                (i, Grant { refresh_token: v["refresh_token"].as_str().expect("refresh token").to_owned() })
+                let (code, verifier) = sign_in(p, "alice", &state).await;
+                (i, exchange(&http, p, &code, &verifier).await)
             }
         })
         .buffer_unordered(8)
         .collect()
         .await;
-    grants.sort_by_key(|(i, _)| *i);
-    let mut grants: Vec<Grant> = grants.into_iter().map(|(_, g)| g).collect();
+    answers.sort_by_key(|(i, _)| *i);
+    answers.into_iter().map(|(_, v)| v).collect()
+}
+
+/// Runs the comparison, and the refresher alone at each of `scale` (the number due at once).
+pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize, scale: &[usize]) -> Outcome {
+    let http = latchkey_harness::client();
+    eprintln!("  refresh: signing in {n} times (8 at a time) ...");
+    let t0 = Instant::now();
+    let answers = prepare(&http, p, w, n).await;
+    let mut grants: Vec<Grant> = answers
+        .iter()
+        .map(|v| Grant { refresh_token: v["refresh_token"].as_str().expect("refresh token").to_owned() })
+        .collect();
     let mut out = Outcome {
         n,
         concurrency: latchkey_core::refresh::CONCURRENCY,
@@ -278,6 +297,27 @@ pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize) -> Outcom
         ..Outcome::default()
     };
     eprintln!("  refresh: {n} sign-ins took {:.1} s", out.sign_in_secs);
+    // The smaller worlds: their tokens go straight into the keychain, as a sign-in leaves them.
+    let mut small = Vec::new();
+    for &k in scale.iter().filter(|&&k| k != n) {
+        let wk = World {
+            data_dir: w.data_dir.with_file_name(format!("data-refresh-{k}")),
+            service: format!("{}.{k}", w.service),
+        };
+        let entries: Vec<(String, String)> =
+            prepare(&http, p, &wk, k).await.iter().enumerate().map(|(i, v)| (id(i), vault_json(v))).collect();
+        let service = wk.service.clone();
+        tokio::task::spawn_blocking(move || {
+            for (id, entry) in entries {
+                keyring::Entry::new(&service, &connection_key(&id))
+                    .and_then(|e| e.set_password(&entry))
+                    .expect("keychain: tokens");
+            }
+        })
+        .await
+        .expect("join");
+        small.push((k, wk));
+    }
     for r in 0..rounds {
         if r > 0 {
             grants = stored_grants(&w.service, n).await;
@@ -290,6 +330,15 @@ pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize) -> Outcom
         eprintln!("  refresh round {}: latchkey {secs:.2} s ({failed} failed)", r + 1);
         out.latchkey_secs.push(secs);
         out.latchkey_failures += failed;
+        if scale.contains(&n) {
+            out.per_connection_ms.entry(n).or_default().push(secs * 1000.0 / n as f64);
+        }
+        for (k, wk) in &small {
+            let (secs, failed) = latchkey_round(wk, *k).await;
+            eprintln!("  refresh round {}: latchkey, {k} due: {secs:.3} s ({failed} failed)", r + 1);
+            out.scale_failures += failed;
+            out.per_connection_ms.entry(*k).or_default().push(secs * 1000.0 / *k as f64);
+        }
     }
     out.pieces_ms = pieces(w, n).await;
     out

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::{ConnectionView, ErrorView};
+use crate::{ConnectionView, DataHealth, ErrorView};
 
 /// `app_info`: facts for the About section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
@@ -32,8 +32,8 @@ pub enum NoticeLevel {
     Show,
 }
 
-/// Something for the window to say or do (the `latchkey://notice` event, and `take_notices`
-/// for those that arrived before the window listened): a message, or a connection to show.
+/// Something for the window to say or do (the `latchkey://notice` event, and
+/// [`InitialState::notices`] for those that arrived before the window listened): a message, or a connection to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Notice {
@@ -112,4 +112,21 @@ mod tests {
             serde_json::json!({ "level": "show", "message": "", "connectionId": "c1" })
         );
     }
+}
+
+/// `initial_state`: what the window's first paint needs, in one round trip — the connections,
+/// or why they could not be read (with the data file's health when it is damaged, for the
+/// recovery screen), and the notices that arrived before the page listened. The rest (provider
+/// apps, presets) the window asks for after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct InitialState {
+    /// The connections (empty when they could not be read).
+    pub connections: Vec<ConnectionView>,
+    /// Why they could not be read.
+    pub error: Option<ErrorView>,
+    /// The data file's health, when it is damaged.
+    pub health: Option<DataHealth>,
+    /// Notices that waited for the window.
+    pub notices: Vec<Notice>,
 }

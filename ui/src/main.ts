@@ -1,5 +1,5 @@
 import './app.css';
-import { mount } from 'svelte';
+import { flushSync, mount } from 'svelte';
 import App from './App.svelte';
 import { applyTheme, storedTheme } from './lib/theme';
 
@@ -8,4 +8,9 @@ applyTheme(storedTheme());
 const target = document.getElementById('app');
 if (!target) throw new Error('#app missing from index.html');
 
-export default mount(App, { target });
+const app = mount(App, { target });
+// Its effects now, not in a later task: the first IPC call (`initial_state`) leaves while the
+// page is still idle, so its answer is not queued behind the page's first layout.
+flushSync();
+
+export default app;

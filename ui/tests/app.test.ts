@@ -1,6 +1,7 @@
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { describe, expect, test, vi } from 'vitest';
 import App from '../src/App.svelte';
+import ConnectionList, { FIRST_ROWS } from '../src/components/ConnectionList.svelte';
 import { app, connection, fakeBackend, NOW } from './backend';
 
 function rows() {
@@ -73,6 +74,31 @@ describe('connections list', () => {
     expect(within(carol).getByRole('button', { name: /Reconnect/ })).toBeTruthy();
     expect(within(alice).queryByRole('button', { name: /Reconnect/ })).toBeNull();
     expect(within(dan).getByText('Revocation pending')).toBeTruthy();
+  });
+
+  test('the first paint takes one round trip; provider apps and presets are asked for after it', async () => {
+    const be = fakeBackend({ apps: [app()], connections: [connection()] });
+    render(App);
+    await waitFor(() => expect(be.callsOf('list_presets')).toHaveLength(1));
+    const cmds = be.calls.map((c) => c.cmd);
+    expect(cmds.slice(0, cmds.indexOf('ui_ready'))).toEqual(['initial_state']);
+    expect(cmds).toContain('list_apps');
+    expect(rows()).toHaveLength(1);
+  });
+
+  test('a long list builds the rows a window shows first, and the rest right after', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const many = Array.from({ length: 50 }, (_, i) => connection({ id: `c-${i}`, name: `User ${i}` }));
+      render(ConnectionList, { props: { connections: many, onopen: () => {}, onreconnect: () => {} } });
+      expect(rows()).toHaveLength(FIRST_ROWS);
+      expect(rows()[0].dataset.connectionId).toBe('c-0');
+      await vi.advanceTimersByTimeAsync(0);
+      expect(rows()).toHaveLength(50);
+      expect(rows()[49].dataset.connectionId).toBe('c-49');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   test('connections-changed reloads the list', async () => {

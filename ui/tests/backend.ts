@@ -10,6 +10,7 @@ import type {
   DataHealth,
   DeviceStart,
   Discovery,
+  InitialState,
   Notice,
   Preset,
   ProviderApp,
@@ -17,6 +18,7 @@ import type {
   RevokeResult,
   Settings,
 } from '../src/lib/types';
+import { normaliseError } from '../src/lib/api';
 import presetsJson from './fixtures/presets.json';
 
 export const NOW = () => Math.floor(Date.now() / 1000);
@@ -81,6 +83,7 @@ export function connection(over: Partial<Connection> = {}): Connection {
 /** What each IPC command returns (src-tauri/commands.rs): the mocks answer with the real
  * (generated) types, so a test cannot rely on a shape the backend never sends. */
 export interface Replies {
+  initial_state: InitialState;
   app_info: AppInfo;
   list_presets: Preset[];
   list_apps: ProviderApp[];
@@ -138,14 +141,31 @@ export function fakeBackend(init: { connections?: Connection[]; apps?: ProviderA
     save_settings: (a) => a.settings as Settings,
     cancel_connect: () => null,
     open_external: () => null,
+    take_notices: () => [],
+  };
+  const handle = (cmd: string, a: Record<string, unknown>) => {
+    const h = handlers[cmd as keyof Replies] as Handler | undefined;
+    if (!h) throw { code: 'internal', message: `unmocked command ${cmd}` };
+    return h(a);
+  };
+  // As src-tauri/commands.rs `initial_state` builds it: from the handlers a test may replace
+  // (list_connections, data_health, take_notices — the last stands for the notice queue).
+  handlers.initial_state = async () => {
+    const notices = (await handle('take_notices', {})) as Notice[];
+    try {
+      const connections = (await handle('list_connections', {})) as Connection[];
+      return { connections, error: null, health: null, notices };
+    } catch (e) {
+      const error = normaliseError(e);
+      const health = error.code === 'damaged_data' ? ((await handle('data_health', {})) as DataHealth) : null;
+      return { connections: [], error, health, notices };
+    }
   };
   mockIPC(
     (cmd, args) => {
       const a = (args ?? {}) as Record<string, unknown>;
       calls.push({ cmd, args: a });
-      const h = handlers[cmd as keyof Replies] as Handler | undefined;
-      if (!h) throw { code: 'internal', message: `unmocked command ${cmd}` };
-      return h(a);
+      return handle(cmd, a);
     },
     { shouldMockEvents: true },
   );

@@ -1,7 +1,7 @@
 import { mockIPC } from '@tauri-apps/api/mocks';
 import { describe, expect, test } from 'vitest';
 import * as api from '../src/lib/api';
-import { countdown, duration, expiryText } from '../src/lib/format';
+import { ago, countdown, duration, expiryText, nextChange, relative } from '../src/lib/format';
 import { redirectUriFor } from '../src/lib/redirect';
 import { checkUrl } from '../src/lib/validate';
 import { PRESETS } from './backend';
@@ -85,5 +85,29 @@ describe('formatting', () => {
     expect(expiryText(1000 - 120, 1000)).toBe('expired 2 min ago');
     expect(expiryText(null, 1000)).toBe('no expiry given');
     expect(countdown(599)).toBe('9:59');
+  });
+
+  test('a time that has come is past', () => {
+    expect(relative(1000, 1000)).toBe('less than a minute ago');
+    expect(expiryText(1000, 1000)).toBe('expired less than a minute ago');
+    expect(expiryText(1001, 1000)).toBe('expires in less than a minute');
+  });
+
+  test('nextChange is the first second at which a relative text reads differently', () => {
+    // Offsets on every side of each step: seconds, minutes, the 10 h and 48 h bounds, days.
+    const offsets = [1, 30, 59, 60, 61, 119, 125, 3599, 3600, 3900, 35999, 36000, 36001, 40000, 172799, 172800, 180000, 500000];
+    const texts = [expiryText, relative, ago];
+    for (const o of [...offsets, 0, ...offsets.map((x) => -x)]) {
+      const now = 1_700_000_000;
+      const ts = now + o;
+      const next = nextChange(ts, now);
+      expect(next, `offset ${o}`).toBeGreaterThan(now);
+      // Nothing changes before it, so no text is ever late; relative() changes at it (between
+      // 1 and 10 h the minutes are left out below 5 — "3 h" — so there it may come early).
+      for (const f of texts) expect(f(ts, next - 1), `offset ${o}`).toBe(f(ts, now));
+      if (Math.abs(o) < 3600 || Math.abs(o) >= 10 * 3600) {
+        expect(relative(ts, next), `offset ${o}`).not.toBe(relative(ts, next - 1));
+      }
+    }
   });
 });

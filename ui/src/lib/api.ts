@@ -13,6 +13,7 @@ import type {
   ConnectStart,
   DataHealth,
   DeviceStart,
+  InitialState,
   Discovery,
   ErrorCode,
   ErrorReason,
@@ -62,6 +63,8 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
   }
 }
 
+/** What the first paint needs, in one round trip (call it after listening to the events). */
+export const initialState = () => call<InitialState>('initial_state');
 export const appInfo = () => call<AppInfo>('app_info');
 export const listPresets = () => call<Preset[]>('list_presets');
 export const listApps = () => call<ProviderApp[]>('list_apps');
@@ -95,8 +98,6 @@ export const dataHealth = () => call<DataHealth>('data_health');
 export const restoreBackup = () => call<Recovered>('restore_backup');
 export const startEmpty = () => call<Recovered>('start_empty');
 export const openExternal = (url: string) => call<void>('open_external', { url });
-/** Notices that arrived before the page listened (e.g. the link that started the app). */
-export const takeNotices = () => call<Notice[]>('take_notices');
 /** Tells the app the first list is on screen (measured by `make bench`; a no-op otherwise). */
 export const uiReady = () => call<void>('ui_ready').catch(() => undefined);
 

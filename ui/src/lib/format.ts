@@ -19,14 +19,14 @@ export function duration(secs: number): string {
   return `${days} days`;
 }
 
-/** "in 3 h" / "3 h ago". */
+/** "in 3 h" / "3 h ago" (a moment that has come is past). */
 export function relative(ts: number, now: number): string {
   const d = ts - now;
-  return d >= 0 ? `in ${duration(d)}` : `${duration(d)} ago`;
+  return d > 0 ? `in ${duration(d)}` : `${duration(d)} ago`;
 }
 
-/** A past event: "just now", "5 min ago" (the UI's clock ticks every 15 s, so an event a moment
- * old may look like it is in the future). */
+/** A past event: "just now", "5 min ago" (the UI's clock stands still between the moments a
+ * shown time changes, so an event a moment old may look like it is in the future). */
 export function ago(ts: number, now: number): string {
   const d = Math.max(0, now - ts);
   return d < 60 ? 'just now' : `${duration(-d)} ago`;
@@ -36,6 +36,29 @@ export function expiryText(expiresAt: number | null, now: number): string {
   if (expiresAt === null) return 'no expiry given';
   if (expiresAt > now) return `expires ${relative(expiresAt, now)}`;
   return `expired ${relative(expiresAt, now)}`;
+}
+
+/** The steps `duration` counts in at `secs` from now: minutes below 10 h ("9 h 55 min"), hours
+ * below 48 h, days beyond. Each step's bounds are multiples of the smaller steps. */
+function stepAt(secs: number): number {
+  return secs < 10 * 3600 ? 60 : secs < 48 * 3600 ? 3600 : 86400;
+}
+
+/**
+ * The first moment after `now` (unix seconds) at which a relative text about `ts` made by
+ * `relative`, `ago` or `expiryText` can read differently: the next step of `duration`, or the
+ * moment `ts` comes ("expires in less than a minute" becomes "expired less than a minute ago").
+ */
+export function nextChange(ts: number, now: number): number {
+  const d = ts - now;
+  if (d > 0) {
+    if (d < 60) return ts;
+    // Counting down: the shown step drops when the seconds past a whole step run out.
+    return now + (d % stepAt(d)) + 1;
+  }
+  const s = -d;
+  const step = stepAt(s);
+  return now + step * (Math.floor(s / step) + 1) - s;
 }
 
 export function dateTime(ts: number | null): string {

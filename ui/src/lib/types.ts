@@ -24,6 +24,7 @@ export type {
   ConnectStart,
   DataHealth,
   DeviceStart,
+  InitialState,
   ErrorCode,
   ErrorReason,
   Grant,
@@ -53,5 +54,5 @@ export type ConnectionStatus = Status;
 export type Connection = ConnectionView;
 /** The connection detail view (Rust `manage::Detail`). */
 export type ConnectionDetail = Detail;
-/** What a revoke achieved (Rust `manage::RevokeOutcome`). */
+/** What a revoke achieved (Rust `RevokeOutcome`). */
 export type RevokeResult = RevokeOutcome;

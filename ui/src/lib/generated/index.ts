@@ -15,6 +15,7 @@ export type { ErrorReason } from './ErrorReason';
 export type { ErrorView } from './ErrorView';
 export type { Extras } from './Extras';
 export type { Grant } from './Grant';
+export type { InitialState } from './InitialState';
 export type { Memento } from './Memento';
 export type { Notice } from './Notice';
 export type { NoticeLevel } from './NoticeLevel';
