@@ -5,22 +5,12 @@
 // The device flow's "person at the other device" is device.mjs `approve`.
 
 import { state } from './state.mjs';
+import { cookieJar } from './util.mjs';
 
 // The browser part of the flow, played against ourselves over HTTP with a cookie jar.
 export async function headlessAuthorize({ url, login = 'alice', password = 'password', consent = true }) {
-  const jar = new Map();
+  const { cookieHeader, keepCookies } = cookieJar();
   const self = new URL(state.base);
-  const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-  const keepCookies = (r) => {
-    for (const sc of r.headers.getSetCookie()) {
-      const [pair, ...attrs] = sc.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = attrs.some((a) => /^\s*expires=.*1970/i.test(a) || /^\s*max-age=0\b/i.test(a));
-      if (expired || value === '') jar.delete(name); else jar.set(name, value);
-    }
-  };
   const finalFrom = (location, extra = {}) => {
     const out = { location, code: null, state: null, iss: null, error: null, error_description: null, ...extra };
     try {

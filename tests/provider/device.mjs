@@ -8,7 +8,7 @@
 // the adapter's user-code index (storage.mjs), the request handler (server.mjs), discovery
 // (quirks.mjs), /__test/device/* (control.mjs); everything else lives here.
 
-import { esc } from './util.mjs';
+import { cookieJar, esc } from './util.mjs';
 
 export const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 export const DEVICE_AUTH_PATH = '/device/auth';
@@ -133,18 +133,7 @@ export function installDevice({ provider, profileName, base, sendJson }) {
 
   /** Plays the person at the other device: enters the code, signs in, allows (or denies). */
   async function approve({ user_code: userCode, login = 'alice', password = 'password', consent = true }) {
-    const jar = new Map();
-    const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-    const keepCookies = (r) => {
-      for (const sc of r.headers.getSetCookie()) {
-        const [pair, ...attrs] = sc.split(';');
-        const eq = pair.indexOf('=');
-        const name = pair.slice(0, eq).trim();
-        const value = pair.slice(eq + 1).trim();
-        const expired = attrs.some((a) => /^\s*expires=.*1970/i.test(a) || /^\s*max-age=0\b/i.test(a));
-        if (expired || value === '') jar.delete(name); else jar.set(name, value);
-      }
-    };
+    const { cookieHeader, keepCookies } = cookieJar();
     const hidden = (html) => {
       const out = {};
       for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\s*\/?>/g)) out[m[1]] = m[2];

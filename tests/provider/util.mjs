@@ -67,3 +67,21 @@ export function page(title, body) {
  .muted { opacity: .7; font-size: .9rem; }
 </style></head><body><main>${body}</main></body></html>`;
 }
+
+// A cookie jar for the headless browser parts (sign-in and device approval): the Cookie header
+// to send, and what a response's Set-Cookie headers keep or expire.
+export function cookieJar() {
+  const jar = new Map();
+  const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  const keepCookies = (r) => {
+    for (const sc of r.headers.getSetCookie()) {
+      const [pair, ...attrs] = sc.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = attrs.some((a) => /^\s*expires=.*1970/i.test(a) || /^\s*max-age=0\b/i.test(a));
+      if (expired || value === '') jar.delete(name); else jar.set(name, value);
+    }
+  };
+  return { cookieHeader, keepCookies };
+}
