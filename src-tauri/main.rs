@@ -2,5 +2,34 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
+    #[cfg(target_os = "linux")]
+    paint_on_the_cpu_without_a_gpu();
     latchkey_app::run()
+}
+
+/// WebKitGTK (2.46 and later) paints the page with Skia on the GPU. Without a GPU render node
+/// (Xvfb, most VMs, remote desktops) that GPU is Mesa's software rasteriser, llvmpipe: the
+/// painting then costs ~35 MiB of PSS more than Skia's own CPU painting (`make bench`, README
+/// "Performance") and is no faster. Where there is no render node the window paints on the
+/// CPU; compositing stays on (turning it off saved more but made every WebDriver action wait,
+/// README "Performance"). A person's own setting of the variable is kept.
+///
+/// An environment variable, not a `WebKitSettings` call: WebKitGTK offers no setting for it,
+/// and the web process reads it from the environment it inherits from this one.
+#[cfg(target_os = "linux")]
+fn paint_on_the_cpu_without_a_gpu() {
+    const VAR: &str = "WEBKIT_SKIA_ENABLE_CPU_RENDERING";
+    if std::env::var_os(VAR).is_some() || has_render_node() {
+        return;
+    }
+    // SAFETY: the first thing the process does, before any thread exists.
+    unsafe { std::env::set_var(VAR, "1") };
+}
+
+/// Whether a GPU render node (`/dev/dri/renderD*`) exists.
+#[cfg(target_os = "linux")]
+fn has_render_node() -> bool {
+    std::fs::read_dir("/dev/dri")
+        .map(|dir| dir.flatten().any(|e| e.file_name().to_string_lossy().starts_with("renderD")))
+        .unwrap_or(false)
 }

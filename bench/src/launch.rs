@@ -38,6 +38,7 @@ fn ns(t: SystemTime) -> u128 {
 pub fn start(name: &str, bin: &Path, p: &Profile, args: &[&str], extra_env: &[(&str, &str)]) -> Running {
     let ready_file = p.xdg.join(format!("ready-{name}"));
     let _ = std::fs::remove_file(&ready_file);
+    let _ = std::fs::remove_file(ready_file.with_extension("marks"));
     for sub in ["data", "config", "cache"] {
         std::fs::create_dir_all(p.xdg.join(sub)).expect("xdg dirs");
     }
@@ -61,6 +62,18 @@ pub fn start(name: &str, bin: &Path, p: &Profile, args: &[&str], extra_env: &[(&
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
+    // Experiments: `BENCH_APP_ENV` / `BENCH_BLANK_ENV` ("K=V K2=V2") add variables to the app's
+    // or the blank window's launches only (e.g. a WebKit or JavaScriptCore knob under study).
+    let knob = match name {
+        "latchkey" => "BENCH_APP_ENV",
+        "blank" => "BENCH_BLANK_ENV",
+        _ => "",
+    };
+    if let Ok(vars) = std::env::var(knob) {
+        for (k, v) in vars.split_whitespace().filter_map(|kv| kv.split_once('=')) {
+            cmd.env(k, v);
+        }
+    }
     let spawned_at = SystemTime::now();
     let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
     let pid = child.id() as Pid;
@@ -72,6 +85,20 @@ pub fn start(name: &str, bin: &Path, p: &Profile, args: &[&str], extra_env: &[(&
 pub struct Startup {
     pub mapped_ms: f64,
     pub ready_ms: f64,
+    /// The page's own marks (`ui/src/lib/marks.ts`), in ms from process start: navigation
+    /// began, the bundle began to run, the first state arrived, the list was rendered (NaN
+    /// for a mark the page does not make).
+    pub marks: Option<[f64; 4]>,
+}
+
+/// The page's marks file beside the ready file, in ms from `spawned_ns`.
+fn page_marks(ready_file: &std::path::Path, spawned_ns: u128) -> Option<[f64; 4]> {
+    let text = std::fs::read_to_string(ready_file.with_extension("marks")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let origin_ms = v["timeOrigin"].as_f64()? - spawned_ns as f64 / 1e6;
+    // A mark the page does not make (the blank page has no state or list) is NaN.
+    let at = |k: &str| v[k].as_f64().map_or(f64::NAN, |t| origin_ms + t);
+    Some([origin_ms, at("script"), at("state"), at("rendered")])
 }
 
 impl Running {
@@ -94,6 +121,7 @@ impl Running {
                 return Ok(Startup {
                     mapped_ms: (ns(m).saturating_sub(t0)) as f64 / 1e6,
                     ready_ms: r.saturating_sub(t0) as f64 / 1e6,
+                    marks: page_marks(&self.ready_file, t0),
                 });
             }
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -6,8 +6,9 @@
 //! Runs under `bench/run.sh`, which builds the release binaries and starts Xvfb; this program
 //! starts its own private Secret Service (gnome-keyring on a private session bus) and the local
 //! OAuth test provider. Knobs (environment): `BENCH_RUNS` (5), `BENCH_IDLE_RUNS` (3),
-//! `BENCH_IDLE_SECS` (60), `BENCH_REFRESH_N` (1000), `BENCH_REFRESH_ROUNDS` (3),
-//! `BENCH_CONNECT_RUNS` (10), `BENCH_CLI_RUNS` (20), `BENCH_ONLY` (comma-separated: sizes,
+//! `BENCH_STARTUP_RUNS` (15), `BENCH_IDLE_SECS` (60), `BENCH_REFRESH_N` (1000), `BENCH_REFRESH_ROUNDS` (3),
+//! `BENCH_CONNECT_RUNS` (10), `BENCH_CLI_RUNS` (20), `BENCH_APP_ENV` / `BENCH_BLANK_ENV` (variables
+//! for the app's / blank window's launches only, for experiments), `BENCH_ONLY` (comma-separated: sizes,
 //! startup,memory,idle,cli,connect,refresh).
 
 mod connect;
@@ -114,11 +115,42 @@ fn breakdown(m: &[ProcMem]) -> String {
         .join(", ")
 }
 
+/// The mapping kinds whose PSS differs most between the app and the blank window, one line
+/// each: "  +31.2  WebKitWebProces [anon]  (app 80.1, blank 48.9)".
+fn mapping_diff(by: &BTreeMap<&str, BTreeMap<String, u64>>) -> String {
+    let empty = BTreeMap::new();
+    let (app, blank) = (by.get("latchkey").unwrap_or(&empty), by.get("blank").unwrap_or(&empty));
+    let mut rows: Vec<(i64, &String)> = app
+        .keys()
+        .chain(blank.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|k| (app.get(k).copied().unwrap_or(0) as i64 - blank.get(k).copied().unwrap_or(0) as i64, k))
+        .filter(|(d, _)| d.abs() >= 512)
+        .collect();
+    rows.sort_by_key(|(d, _)| -d.abs());
+    let mib = |k: u64| k as f64 / 1024.0;
+    rows.iter()
+        .take(25)
+        .map(|(d, k)| {
+            format!(
+                "  {:+7.1}  {k}  (app {:.1}, blank {:.1})",
+                *d as f64 / 1024.0,
+                mib(app.get(*k).copied().unwrap_or(0)),
+                mib(blank.get(*k).copied().unwrap_or(0))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 // ---- stages ---------------------------------------------------------------------------------
 
 fn startup(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
     let lk_bin = b.bin("latchkey");
     let blank_bin = b.bin("examples/blank");
+    // Launches are cheap and their times spread by tens of ms: more samples than the rest.
+    let startup_runs = env_usize("BENCH_STARTUP_RUNS", 15);
     for conns in [0usize, 50] {
         let lk = b.profile(&format!("start{conns}"), "latchkey");
         if conns > 0 {
@@ -127,7 +159,7 @@ fn startup(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider)
         let blank = b.profile("blank", "blank");
         let mut samples: BTreeMap<&str, Vec<launch::Startup>> = BTreeMap::new();
         // A warm-up launch of each (page cache, WebKit caches, fontconfig), not counted.
-        for r in 0..=b.runs {
+        for r in 0..=startup_runs {
             let order: [(&str, &PathBuf, &Profile); 2] = if r % 2 == 0 {
                 [("latchkey", &lk_bin, &lk), ("blank", &blank_bin, &blank)]
             } else {
@@ -153,6 +185,29 @@ fn startup(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider)
             median(&get("blank", |s| s.mapped_ms)),
             median(&get("blank", |s| s.ready_ms)),
         );
+        // Where the app's time goes, from its page's own marks (medians, ms from start).
+        let mark = |who: &str, i: usize| {
+            let v: Vec<f64> = samples
+                .get(who)
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.marks.map(|m| m[i]))
+                .filter(|x| !x.is_nan())
+                .collect();
+            median(&v).unwrap_or(f64::NAN)
+        };
+        let timeline = format!(
+            "page marks, ms from start: latchkey navigation {:.0}, script {:.0}, state {:.0}, rendered {:.0}, ready {:.0}; blank navigation {:.0}, script {:.0}, ready {:.0}",
+            mark("latchkey", 0),
+            mark("latchkey", 1),
+            mark("latchkey", 2),
+            mark("latchkey", 3),
+            median(&get("latchkey", |s| s.ready_ms)).unwrap_or(f64::NAN),
+            mark("blank", 0),
+            mark("blank", 1),
+            median(&get("blank", |s| s.ready_ms)).unwrap_or(f64::NAN),
+        );
+        eprintln!("  start-up, {conns} connections: {timeline}");
         b.figure(
             "Start-up",
             format!("start → window mapped, {conns} connections"),
@@ -171,7 +226,7 @@ fn startup(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider)
             "blank window (page loaded)",
             get("blank", |s| s.ready_ms),
             "diff",
-            "",
+            timeline,
         )
         .goal(Goal::diff(40.0));
     }
@@ -190,6 +245,8 @@ fn memory(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) 
     let (mut app_pss, mut app_rss, mut blank_pss, mut blank_rss) = (vec![], vec![], vec![], vec![]);
     let (mut ag_pss, mut ag_rss, mut goa_pss, mut goa_rss) = (vec![], vec![], vec![], vec![]);
     let mut last_breakdown = (String::new(), String::new());
+    // The last run's PSS by process and mapping kind (KiB), for where the difference lies.
+    let mut by_mapping: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
     for r in 0..b.runs {
         // The agent and goa-daemon idle while the windows are measured one after the other.
         let t0 = Instant::now();
@@ -210,6 +267,15 @@ fn memory(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) 
             std::thread::sleep(Duration::from_secs(10));
             let m = procfs::memory_of(&run.tree());
             let (pss, rss) = sum_mem(&m);
+            let kinds = by_mapping.entry(name).or_default();
+            kinds.clear();
+            for p in &m {
+                // The program's own process is "main" in both trees, so that its rows compare.
+                let comm = if p.pid == run.pid { "main" } else { p.comm.as_str() };
+                for (kind, kib) in procfs::pss_by_mapping(p.pid) {
+                    *kinds.entry(format!("{comm} {kind}")).or_default() += kib;
+                }
+            }
             if name == "latchkey" {
                 app_pss.push(pss);
                 app_rss.push(rss);
@@ -248,6 +314,9 @@ fn memory(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) 
         "memory_breakdown_pss_mib".into(),
         serde_json::json!({"latchkey": last_breakdown.0, "blank": last_breakdown.1}),
     );
+    let diff = mapping_diff(&by_mapping);
+    eprintln!("  memory, where the app's PSS differs from the blank window's (last run, MiB):\n{diff}");
+    b.details.insert("memory_by_mapping_pss_kib".into(), serde_json::json!(by_mapping));
     let note = format!("per process, MiB PSS (last run): {}", last_breakdown.0);
     b.figure(
         "Memory",
@@ -581,7 +650,7 @@ fn main() {
         sizes(&mut b);
     }
     if want("startup") {
-        eprintln!("start-up ({} runs each, alternating) ...", b.runs);
+        eprintln!("start-up ({} runs each, alternating) ...", env_usize("BENCH_STARTUP_RUNS", 15));
         startup(&mut b, &maps, &provider);
     }
     if want("memory") {

@@ -61,6 +61,46 @@ pub fn memory_kib(pid: Pid) -> Option<(u64, u64)> {
     Some((field("Rss:")?, field("Pss:")?))
 }
 
+/// PSS in KiB of one process by mapping kind, largest first: what /proc/PID/smaps says each
+/// mapping holds, grouped by its name (a file's name without its directory and version,
+/// `[heap]`, `[anon]` for unnamed anonymous memory, `memfd:…`, `/dev/dri/…`).
+pub fn pss_by_mapping(pid: Pid) -> Vec<(String, u64)> {
+    let Ok(s) = fs::read_to_string(format!("/proc/{pid}/smaps")) else { return Vec::new() };
+    let mut by: HashMap<String, u64> = HashMap::new();
+    let mut current = String::from("[anon]");
+    for line in s.lines() {
+        let mut parts = line.split_whitespace();
+        let Some(first) = parts.next() else { continue };
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            // A mapping's header: address perms offset dev inode [name].
+            let name: Vec<&str> = line.split_whitespace().skip(5).collect();
+            current = mapping_kind(&name.join(" "));
+        } else if first == "Pss:" {
+            *by.entry(current.clone()).or_default() += parts.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    let mut v: Vec<(String, u64)> = by.into_iter().filter(|(_, k)| *k > 0).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+/// The group a mapping's name falls in (see [`pss_by_mapping`]).
+fn mapping_kind(name: &str) -> String {
+    let name = name.trim_end_matches(" (deleted)");
+    if name.is_empty() {
+        return "[anon]".into();
+    }
+    if name.starts_with('[') || name.starts_with("/dev/") || name.starts_with("/memfd:") || name.starts_with("memfd:") {
+        return name.split(" (").next().unwrap_or(name).to_owned();
+    }
+    let base = name.rsplit('/').next().unwrap_or(name);
+    // libfoo.so.1.2.3 → libfoo.so
+    match base.find(".so") {
+        Some(i) => base[..i + 3].to_owned(),
+        None => base.to_owned(),
+    }
+}
+
 /// Memory of one process, by name.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProcMem {

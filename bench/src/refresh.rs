@@ -341,6 +341,9 @@ pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize, scale: &[
         }
     }
     out.pieces_ms = pieces(w, n).await;
+    // The one request Latchkey sends per refresh that the baseline does not: the profile call
+    // with the new access token (it completes lazy rotations and is the health check, #17).
+    out.pieces_ms.insert("profile request (check after a refresh)".into(), profile_ms(&http, p, &w.service).await);
     out
 }
 
@@ -351,6 +354,28 @@ fn median_of(mut v: Vec<f64>) -> f64 {
 
 /// What one refresh costs besides the HTTP request, piece by piece: a metadata load and a
 /// metadata update with `n` connections (and with one), a keychain read and a keychain write.
+/// The median time of the profile request with a stored access token, one at a time.
+async fn profile_ms(http: &reqwest::Client, p: &TestProvider, service: &str) -> f64 {
+    let service = service.to_owned();
+    let entry = tokio::task::spawn_blocking(move || KeyringVault::new(service).get(&connection_key(&id(0))))
+        .await
+        .expect("join")
+        .expect("keychain")
+        .expect("entry");
+    let v: Value = serde_json::from_str(entry.expose_secret()).expect("entry JSON");
+    let access = v["access_token"].as_str().expect("access token").to_owned();
+    let mut times = Vec::new();
+    for _ in 0..21 {
+        let t = Instant::now();
+        let ok =
+            http.get(endpoint(p, PROFILE)).bearer_auth(&access).send().await.is_ok_and(|r| r.status().is_success());
+        if ok {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    if times.is_empty() { f64::NAN } else { median_of(times) }
+}
+
 async fn pieces(w: &World, n: usize) -> std::collections::BTreeMap<String, f64> {
     let dir = w.data_dir.clone();
     let service = w.service.clone();

@@ -1,3 +1,4 @@
+import './lib/marks';
 import './app.css';
 import { flushSync, mount } from 'svelte';
 import App from './App.svelte';

@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import { describe, expect, test, vi } from 'vitest';
 import App from '../src/App.svelte';
-import ConnectionList, { FIRST_ROWS } from '../src/components/ConnectionList.svelte';
+import ConnectionList, { firstRows } from '../src/components/ConnectionList.svelte';
 import { app, connection, fakeBackend, NOW } from './backend';
 
 function rows() {
@@ -91,7 +91,7 @@ describe('connections list', () => {
     try {
       const many = Array.from({ length: 50 }, (_, i) => connection({ id: `c-${i}`, name: `User ${i}` }));
       render(ConnectionList, { props: { connections: many, onopen: () => {}, onreconnect: () => {} } });
-      expect(rows()).toHaveLength(FIRST_ROWS);
+      expect(rows()).toHaveLength(firstRows());
       expect(rows()[0].dataset.connectionId).toBe('c-0');
       await vi.advanceTimersByTimeAsync(0);
       expect(rows()).toHaveLength(50);

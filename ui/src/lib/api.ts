@@ -65,6 +65,7 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 
 /** What the first paint needs, in one round trip (call it after listening to the events). */
 export const initialState = () => call<InitialState>('initial_state');
+
 export const appInfo = () => call<AppInfo>('app_info');
 export const listPresets = () => call<Preset[]>('list_presets');
 export const listApps = () => call<ProviderApp[]>('list_apps');
@@ -98,8 +99,10 @@ export const dataHealth = () => call<DataHealth>('data_health');
 export const restoreBackup = () => call<Recovered>('restore_backup');
 export const startEmpty = () => call<Recovered>('start_empty');
 export const openExternal = (url: string) => call<void>('open_external', { url });
-/** Tells the app the first list is on screen (measured by `make bench`; a no-op otherwise). */
-export const uiReady = () => call<void>('ui_ready').catch(() => undefined);
+/** Tells the app the first list is on screen, with the page's start-up marks (measured by
+ * `make bench`; a no-op otherwise). */
+export const uiReady = (marks: Record<string, number>) =>
+  call<void>('ui_ready', { marks: { ...marks, timeOrigin: performance.timeOrigin } }).catch(() => undefined);
 
 export const EVENTS = {
   connectFinished: 'latchkey://connect-finished',
