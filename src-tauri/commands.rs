@@ -28,14 +28,16 @@ pub fn app_info(lk: State<'_, Latchkey>) -> AppInfo {
 }
 
 /// The window has started listening to events: the first list, and what waited for it.
+/// Async, so that it runs on the runtime's threads, not on the main thread, which is busy
+/// starting the window while the page asks for it.
 #[tauri::command]
-pub fn initial_state(lk: State<'_, Latchkey>, notices: State<'_, Notices>) -> InitialState {
+pub async fn initial_state(lk: State<'_, Latchkey>, notices: State<'_, Notices>) -> Result<InitialState> {
     let (connections, error) = match lk.list_connections() {
         Ok(list) => (list, None),
         Err(e) => (Vec::new(), Some(err(e))),
     };
     let damaged = error.as_ref().is_some_and(|e| e.code == ErrorCode::DamagedData);
-    InitialState { connections, error, health: damaged.then(|| lk.data_health()), notices: notices.take() }
+    Ok(InitialState { connections, error, health: damaged.then(|| lk.data_health()), notices: notices.take() })
 }
 
 #[tauri::command]

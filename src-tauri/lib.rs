@@ -183,7 +183,9 @@ pub fn run() {
                 }
                 Err(e) => log::warn!("{e}"),
             }
-            background::start(&lk);
+            let first_paint = std::sync::Arc::new(background::FirstPaint::default());
+            app.manage(first_paint.clone());
+            background::start(&lk, first_paint);
             if let Ok(settings) = lk.settings() {
                 latchkey_desktop::autostart::apply_autostart(settings.autostart_agent, config.autostart_allowed);
             }
