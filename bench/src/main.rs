@@ -701,6 +701,16 @@ fn main() {
             pieces.join(", ")
         );
         eprintln!("  refresh pieces: {}", pieces.join(", "));
+        let cpu = |m: &std::collections::BTreeMap<String, f64>| {
+            m.iter().map(|(k, v)| format!("{k} {v:.1}")).collect::<Vec<_>>().join(", ")
+        };
+        let cpu_line = format!(
+            "CPU ms per refresh: latchkey: {}; baseline: {}",
+            cpu(&o.cpu_ms_per_refresh_latchkey),
+            cpu(&o.cpu_ms_per_refresh_baseline)
+        );
+        eprintln!("  refresh {cpu_line}");
+        let note = format!("{note}; {cpu_line}");
         b.figure(
             "Refresh",
             format!("{n} connections due at once → all refreshed and stored"),

@@ -42,6 +42,15 @@ fn stat_fields(pid: Pid) -> Option<Vec<String>> {
     Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
+/// Every process whose command name starts with `prefix`.
+pub fn pids_by_comm(prefix: &str) -> Vec<Pid> {
+    let Ok(dir) = fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<Pid>().ok()))
+        .filter(|&pid| comm(pid).starts_with(prefix))
+        .collect()
+}
+
 /// The command name.
 pub fn comm(pid: Pid) -> String {
     fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim().to_owned()).unwrap_or_default()

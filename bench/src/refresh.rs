@@ -65,6 +65,39 @@ pub struct Outcome {
     pub per_connection_ms: std::collections::BTreeMap<usize, Vec<f64>>,
     /// Connections not refreshed in the rounds with fewer due.
     pub scale_failures: usize,
+    /// CPU time per refresh (ms, over all rounds) by process: the keychain daemon, the session
+    /// bus, the provider, and this process (Latchkey's refresher runs in it; so does the
+    /// baseline).
+    pub cpu_ms_per_refresh_latchkey: std::collections::BTreeMap<String, f64>,
+    pub cpu_ms_per_refresh_baseline: std::collections::BTreeMap<String, f64>,
+}
+
+/// CPU ms so far of the processes a refresh round keeps busy, by role.
+fn cpu_by_role() -> std::collections::BTreeMap<String, f64> {
+    use crate::procfs::{cpu_sample, pids_by_comm};
+    let sum = |pids: Vec<i32>| pids.into_iter().filter_map(cpu_sample).map(|c| c.cpu_ms).sum::<f64>();
+    [
+        ("gnome-keyring-daemon", sum(pids_by_comm("gnome-keyring"))),
+        ("dbus-daemon", sum(pids_by_comm("dbus-daemon"))),
+        ("test provider (node)", sum(pids_by_comm("node"))),
+        ("bench process (refresher or baseline)", sum(vec![std::process::id() as i32])),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Adds one round's CPU ms per refresh (`per` = refreshes over all rounds) to `into`.
+fn add_cpu(
+    into: &mut std::collections::BTreeMap<String, f64>,
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    per: usize,
+) {
+    for (k, a) in after {
+        let d = (a - before.get(k).copied().unwrap_or(0.0)).max(0.0);
+        *into.entry(k.clone()).or_default() += d / per.max(1) as f64;
+    }
 }
 
 fn endpoint(p: &TestProvider, path: &str) -> String {
@@ -322,11 +355,15 @@ pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize, scale: &[
         if r > 0 {
             grants = stored_grants(&w.service, n).await;
         }
+        let before = cpu_by_role();
         let (secs, failed) = baseline(&http, p, &w.service, &grants).await;
+        add_cpu(&mut out.cpu_ms_per_refresh_baseline, &before, &cpu_by_role(), n * rounds);
         eprintln!("  refresh round {}: baseline {secs:.2} s ({failed} failed)", r + 1);
         out.baseline_secs.push(secs);
         out.baseline_failures += failed;
+        let before = cpu_by_role();
         let (secs, failed) = latchkey_round(w, n).await;
+        add_cpu(&mut out.cpu_ms_per_refresh_latchkey, &before, &cpu_by_role(), n * rounds);
         eprintln!("  refresh round {}: latchkey {secs:.2} s ({failed} failed)", r + 1);
         out.latchkey_secs.push(secs);
         out.latchkey_failures += failed;
