@@ -27,7 +27,8 @@ pub fn app_info(lk: State<'_, Latchkey>) -> AppInfo {
     }
 }
 
-/// The window has started listening to events: the first list, and what waited for it.
+/// The window's first state: the list, and the notices that waited for it (later ones wait
+/// for `events_ready`).
 /// Async, so that it runs on the runtime's threads, not on the main thread, which is busy
 /// starting the window while the page asks for it.
 #[tauri::command]
@@ -38,6 +39,13 @@ pub async fn initial_state(lk: State<'_, Latchkey>, notices: State<'_, Notices>)
     };
     let damaged = error.as_ref().is_some_and(|e| e.code == ErrorCode::DamagedData);
     Ok(InitialState { connections, error, health: damaged.then(|| lk.data_health()), notices: notices.take() })
+}
+
+/// The window listens to events now: the notices that arrived since its first state; later
+/// ones come as events.
+#[tauri::command]
+pub fn events_ready(notices: State<'_, Notices>) -> Vec<latchkey_core::window::Notice> {
+    notices.listening()
 }
 
 #[tauri::command]

@@ -29,19 +29,29 @@ pub(crate) struct Notices {
 
 fn notice(app: &AppHandle, n: Notice) {
     let state = app.state::<Notices>();
+    let mut queue = state.queue.lock().expect("notices");
     if state.ready.load(std::sync::atomic::Ordering::SeqCst) {
+        drop(queue);
         let _ = app.emit(EV_NOTICE, n);
     } else {
-        state.queue.lock().expect("notices").push(n);
+        queue.push(n);
     }
 }
 
 impl Notices {
-    /// The UI listens now: returns what arrived before, and lets later notices through as events
-    /// (the window takes them with [`commands::initial_state`]).
+    /// What arrived so far (the window's first state, [`commands::initial_state`]); later
+    /// notices wait here too until the window listens.
     pub(crate) fn take(&self) -> Vec<Notice> {
-        self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
         std::mem::take(&mut *self.queue.lock().expect("notices"))
+    }
+
+    /// The window listens now ([`commands::events_ready`]): returns what arrived before, and
+    /// lets later notices through as events. Under the queue's lock, so that a notice is either
+    /// returned here or sent as an event, never neither.
+    pub(crate) fn listening(&self) -> Vec<Notice> {
+        let mut queue = self.queue.lock().expect("notices");
+        self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::mem::take(&mut *queue)
     }
 }
 
@@ -139,6 +149,7 @@ pub fn run() {
         .plugin(tauri_plugin_opener::init())
         .invoke_handler(tauri::generate_handler![
             commands::initial_state,
+            commands::events_ready,
             commands::app_info,
             commands::list_presets,
             commands::list_apps,

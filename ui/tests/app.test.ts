@@ -110,6 +110,21 @@ describe('connections list', () => {
     await waitFor(() => expect(rows()).toHaveLength(1));
   });
 
+  test('after the first paint the window listens, then takes the notices and the list that came meanwhile', async () => {
+    const be = fakeBackend({ apps: [app()], connections: [connection()] });
+    be.on('events_ready', () => {
+      // A connection added and a notice queued between the first state and the subscriptions.
+      be.state.connections = [connection(), connection({ id: 'c-2', name: 'Bob' })];
+      return [{ level: 'info', message: 'Came in meanwhile' }];
+    });
+    render(App);
+    await waitFor(() => expect(screen.getByText('Came in meanwhile')).toBeTruthy());
+    await waitFor(() => expect(rows()).toHaveLength(2));
+    const cmds = be.calls.map((c) => c.cmd);
+    expect(cmds.indexOf('ui_ready')).toBeLessThan(cmds.indexOf('events_ready'));
+    expect(cmds.indexOf('events_ready')).toBeLessThan(cmds.lastIndexOf('list_connections'));
+  });
+
   test('a connection to show (an activated notification) opens its detail, even before the page listened', async () => {
     const be = fakeBackend({ apps: [app({ connectionCount: 1 })], connections: [connection()] });
     be.on('take_notices', () => [{ level: 'show', message: '', connectionId: 'c-1' }]);

@@ -109,6 +109,7 @@ export interface Replies {
   restore_backup: Recovered;
   start_empty: Recovered;
   take_notices: Notice[];
+  events_ready: Notice[];
 }
 
 export type Handler<C extends keyof Replies = keyof Replies> = (
@@ -142,6 +143,7 @@ export function fakeBackend(init: { connections?: Connection[]; apps?: ProviderA
     cancel_connect: () => null,
     open_external: () => null,
     take_notices: () => [],
+    events_ready: () => [],
   };
   const handle = (cmd: string, a: Record<string, unknown>) => {
     const h = handlers[cmd as keyof Replies] as Handler | undefined;

@@ -65,6 +65,9 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 
 /** What the first paint needs, in one round trip (call it after listening to the events). */
 export const initialState = () => call<InitialState>('initial_state');
+/** The window listens to events now: notices go to it as events from here on; returns those
+ * that arrived before. */
+export const eventsReady = () => call<Notice[]>('events_ready');
 
 export const appInfo = () => call<AppInfo>('app_info');
 export const listPresets = () => call<Preset[]>('list_presets');
@@ -114,10 +117,13 @@ export const EVENTS = {
  * Subscribes to a backend event and returns a synchronous unsubscribe, so
  * components can return it straight from `onMount`/`$effect`.
  */
-function subscribe<T>(event: string, handler: (payload: T) => void): () => void {
+/** An unsubscribe; `listening` settles once the backend delivers the event here. */
+export type Subscription = (() => void) & { listening: Promise<void> };
+
+function subscribe<T>(event: string, handler: (payload: T) => void): Subscription {
   let stopped = false;
   let unlisten: (() => void) | undefined;
-  listen<T>(event, (e) => {
+  const listening = listen<T>(event, (e) => {
     if (!stopped) handler(e.payload);
   }).then(
     (u) => {
@@ -126,7 +132,7 @@ function subscribe<T>(event: string, handler: (payload: T) => void): () => void 
     },
     (e) => console.error(`listen ${event} failed`, e),
   );
-  return () => {
+  const stop = () => {
     stopped = true;
     try {
       unlisten?.();
@@ -134,6 +140,7 @@ function subscribe<T>(event: string, handler: (payload: T) => void): () => void 
       console.warn(`unlisten ${event} failed`, e);
     }
   };
+  return Object.assign(stop, { listening });
 }
 
 export const onConnectFinished = (h: (p: ConnectFinished) => void) =>
