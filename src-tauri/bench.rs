@@ -1,19 +1,12 @@
-//! The page's "first list on screen" call: background work waits for it
-//! (`background::FirstPaint`). It is also a hook for `make bench` (bench/): in builds with the
-//! `test-hooks` feature and `LATCHKEY_BENCH_READY_FILE` set, the moment is recorded in that
-//! file (wall-clock nanoseconds since the Unix epoch), so start-up to an interactive list can
-//! be measured from outside, and the page's own start-up marks (ms since its time origin,
-//! `ui/src/lib/marks.ts`) beside it in `<file>.marks` (JSON).
+//! A hook for `make bench` (bench/): in builds with the `test-hooks` feature and
+//! `LATCHKEY_BENCH_READY_FILE` set, the moment the UI's first list is on screen (its `ui_ready`
+//! call) is recorded in that file (wall-clock nanoseconds since the Unix epoch), so start-up to
+//! an interactive list can be measured from outside, and the page's own start-up marks (ms
+//! since its time origin, `ui/src/lib/marks.ts`) beside it in `<file>.marks` (JSON).
+//! Otherwise it does nothing.
 
-/// Called once by the UI after it has rendered the connection list for the first time: lets
-/// background work start (`background::FirstPaint`), and serves `make bench`.
-#[tauri::command]
-pub fn ui_ready(
-    lk: tauri::State<'_, latchkey_core::Latchkey>,
-    first_paint: tauri::State<'_, std::sync::Arc<crate::background::FirstPaint>>,
-    marks: Option<serde_json::Value>,
-) {
-    first_paint.done();
+/// Records the first list on screen where the benchmark asked.
+pub fn record_ready(lk: &latchkey_core::Latchkey, marks: Option<serde_json::Value>) {
     #[cfg(feature = "test-hooks")]
     if let Some(path) = lk.config().shell.bench_ready_file.clone() {
         use std::time::{SystemTime, UNIX_EPOCH};

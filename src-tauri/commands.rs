@@ -41,6 +41,18 @@ pub async fn initial_state(lk: State<'_, Latchkey>, notices: State<'_, Notices>)
     Ok(InitialState { connections, error, health: damaged.then(|| lk.data_health()), notices: notices.take() })
 }
 
+/// The page's first list is on screen: background work may start (`background::FirstPaint`);
+/// `make bench` records the moment (`bench::record_ready`).
+#[tauri::command]
+pub fn ui_ready(
+    lk: State<'_, Latchkey>,
+    first_paint: State<'_, std::sync::Arc<crate::background::FirstPaint>>,
+    marks: Option<serde_json::Value>,
+) {
+    first_paint.done();
+    crate::bench::record_ready(&lk, marks);
+}
+
 /// The window listens to events now: the notices that arrived since its first state; later
 /// ones come as events.
 #[tauri::command]

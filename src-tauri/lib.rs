@@ -174,7 +174,7 @@ pub fn run() {
             commands::data_health,
             commands::restore_backup,
             commands::start_empty,
-            bench::ui_ready,
+            commands::ui_ready,
         ])
         .manage(Notices::default())
         .setup(move |app| {
