@@ -1,15 +1,13 @@
 //! IPC commands: take state, call core, convert the error to `{ code, message }`.
 
 use latchkey_core::connect::DeviceStart;
-use latchkey_core::window::{AppInfo, InitialState};
+use latchkey_core::window::{AppInfo, EventQueue, InitialState, UiEvent};
 use latchkey_core::{AppInput, Error, ErrorCode, Latchkey, PresetId, Settings};
 use latchkey_core::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
 use latchkey_core::{DataHealth, Recovered};
 use latchkey_core::{Detail, RevokeOutcome};
 use tauri::{AppHandle, State};
 use tauri_plugin_opener::OpenerExt;
-
-use crate::Notices;
 
 type Result<T> = std::result::Result<T, ErrorView>;
 
@@ -32,13 +30,13 @@ pub fn app_info(lk: State<'_, Latchkey>) -> AppInfo {
 /// Async, so that it runs on the runtime's threads, not on the main thread, which is busy
 /// starting the window while the page asks for it.
 #[tauri::command]
-pub async fn initial_state(lk: State<'_, Latchkey>, notices: State<'_, Notices>) -> Result<InitialState> {
+pub async fn initial_state(lk: State<'_, Latchkey>, events: State<'_, EventQueue>) -> Result<InitialState> {
     let (connections, error) = match lk.list_connections() {
         Ok(list) => (list, None),
         Err(e) => (Vec::new(), Some(err(e))),
     };
     let damaged = error.as_ref().is_some_and(|e| e.code == ErrorCode::DamagedData);
-    Ok(InitialState { connections, error, health: damaged.then(|| lk.data_health()), notices: notices.take() })
+    Ok(InitialState { connections, error, health: damaged.then(|| lk.data_health()), notices: events.take_early() })
 }
 
 /// The page's first list is on screen: background work may start (`background::FirstPaint`);
@@ -54,10 +52,17 @@ pub fn ui_ready(
 }
 
 /// The window listens to events now: the notices that arrived since its first state; later
-/// ones come as events.
+/// ones come as events ([`next_events`]).
 #[tauri::command]
-pub fn events_ready(notices: State<'_, Notices>) -> Vec<latchkey_core::window::Notice> {
-    notices.listening()
+pub fn events_ready(events: State<'_, EventQueue>) -> Vec<latchkey_core::window::Notice> {
+    events.listening()
+}
+
+/// What happened since the window last asked; answers when something does (`EventQueue`).
+/// `page` is a number the page picked when it loaded.
+#[tauri::command]
+pub async fn next_events(events: State<'_, EventQueue>, page: u64) -> Result<Vec<UiEvent>> {
+    Ok(events.next(page).await)
 }
 
 #[tauri::command]

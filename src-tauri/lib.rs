@@ -7,52 +7,14 @@ mod commands;
 #[cfg(feature = "test-hooks")]
 mod demo;
 
-use latchkey_core::window::{ConnectFinished, Notice};
+use latchkey_core::window::{ConnectFinished, EventQueue, Notice, UiEvent};
 use latchkey_core::{Config, Error, Event, Latchkey};
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
 
-/// Event names the UI listens to (mirrored in `ui/src/lib/api.ts`).
-pub const EV_CONNECT_FINISHED: &str = "latchkey://connect-finished";
-/// Connections or provider apps changed.
-pub const EV_CONNECTIONS_CHANGED: &str = "latchkey://connections-changed";
-/// A message for the notice banner, or a connection to show (`core::window::Notice`).
-pub const EV_NOTICE: &str = "latchkey://notice";
-
-/// Notices that arrive before the page listens (a redirect that started the app) wait here
-/// until the UI takes them.
-#[derive(Default)]
-pub(crate) struct Notices {
-    ready: std::sync::atomic::AtomicBool,
-    queue: std::sync::Mutex<Vec<Notice>>,
-}
-
+/// A notice for the window (the events' queue holds it until the window takes it).
 fn notice(app: &AppHandle, n: Notice) {
-    let state = app.state::<Notices>();
-    let mut queue = state.queue.lock().expect("notices");
-    if state.ready.load(std::sync::atomic::Ordering::SeqCst) {
-        drop(queue);
-        let _ = app.emit(EV_NOTICE, n);
-    } else {
-        queue.push(n);
-    }
-}
-
-impl Notices {
-    /// What arrived so far (the window's first state, [`commands::initial_state`]); later
-    /// notices wait here too until the window listens.
-    pub(crate) fn take(&self) -> Vec<Notice> {
-        std::mem::take(&mut *self.queue.lock().expect("notices"))
-    }
-
-    /// The window listens now ([`commands::events_ready`]): returns what arrived before, and
-    /// lets later notices through as events. Under the queue's lock, so that a notice is either
-    /// returned here or sent as an event, never neither.
-    pub(crate) fn listening(&self) -> Vec<Notice> {
-        let mut queue = self.queue.lock().expect("notices");
-        self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
-        std::mem::take(&mut *queue)
-    }
+    app.state::<EventQueue>().notice(n);
 }
 
 /// Brings the main window to the front.
@@ -91,7 +53,7 @@ fn show_connections(app: &AppHandle, ids: &[String]) {
     }
 }
 
-/// Forwards core events to the window.
+/// Forwards core events to the window (through its queue: `commands::next_events`).
 fn forward_events(app: &AppHandle, lk: &Latchkey) {
     let mut rx = lk.subscribe();
     let notifications = lk.config().notifications;
@@ -103,11 +65,10 @@ fn forward_events(app: &AppHandle, lk: &Latchkey) {
                     if result.is_ok() {
                         focus_main(&app);
                     }
-                    let _ = app.emit(EV_CONNECT_FINISHED, ConnectFinished::new(flow_id, result));
+                    app.state::<EventQueue>()
+                        .push(UiEvent::ConnectFinished(Box::new(ConnectFinished::new(flow_id, result))));
                 }
-                Ok(Event::ConnectionsChanged) => {
-                    let _ = app.emit(EV_CONNECTIONS_CHANGED, serde_json::json!({}));
-                }
+                Ok(Event::ConnectionsChanged) => app.state::<EventQueue>().push(UiEvent::ConnectionsChanged),
                 // The window tells recoveries from the list it reloads (the agent, another
                 // process, may be the one that saw it).
                 Ok(Event::Recovered { .. }) => {}
@@ -118,7 +79,7 @@ fn forward_events(app: &AppHandle, lk: &Latchkey) {
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    let _ = app.emit(EV_CONNECTIONS_CHANGED, serde_json::json!({}));
+                    app.state::<EventQueue>().push(UiEvent::ConnectionsChanged)
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
@@ -150,6 +111,7 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::initial_state,
             commands::events_ready,
+            commands::next_events,
             commands::app_info,
             commands::list_presets,
             commands::list_apps,
@@ -176,7 +138,7 @@ pub fn run() {
             commands::start_empty,
             commands::ui_ready,
         ])
-        .manage(Notices::default())
+        .manage(EventQueue::default())
         .setup(move |app| {
             let config = config?;
             let lk = Latchkey::open(&config)?;

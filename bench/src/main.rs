@@ -247,6 +247,8 @@ fn memory(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) 
     let mut last_breakdown = (String::new(), String::new());
     // The last run's PSS by process and mapping kind (KiB), for where the difference lies.
     let mut by_mapping: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
+    // Every run's, to tell apart runs of one program that differ (results.json only).
+    let mut by_mapping_runs: Vec<BTreeMap<&str, BTreeMap<String, u64>>> = Vec::new();
     for r in 0..b.runs {
         // The agent and goa-daemon idle while the windows are measured one after the other.
         let t0 = Instant::now();
@@ -288,6 +290,7 @@ fn memory(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) 
             run.stop();
             std::thread::sleep(Duration::from_millis(300));
         }
+        by_mapping_runs.push(by_mapping.clone());
         if let Some(left) = Duration::from_secs(30).checked_sub(t0.elapsed()) {
             std::thread::sleep(left);
         }
@@ -317,6 +320,7 @@ fn memory(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) 
     let diff = mapping_diff(&by_mapping);
     eprintln!("  memory, where the app's PSS differs from the blank window's (last run, MiB):\n{diff}");
     b.details.insert("memory_by_mapping_pss_kib".into(), serde_json::json!(by_mapping));
+    b.details.insert("memory_by_mapping_pss_kib_runs".into(), serde_json::json!(by_mapping_runs));
     let note = format!("per process, MiB PSS (last run): {}", last_breakdown.0);
     b.figure(
         "Memory",
@@ -365,7 +369,7 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
     seed::seed_idle(&agent.data_dir, &agent.service, 200, &provider.url, &provider.client_id, "s");
     let blank = b.profile("blank", "blank");
     let goa_home = b.work.join("goa-home");
-    // Per program: CPU ms (utime+stime), schedstat ms, wake-ups; one entry per run.
+    // Per program: CPU ms (the CPU-time clock), schedstat ms, wake-ups; one entry per run.
     let mut s: BTreeMap<&str, [Vec<f64>; 3]> = BTreeMap::new();
     // Per program and run: CPU ms by process ("WebKitWebProces 40, latchkey 10").
     let mut by_process: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -396,7 +400,7 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
             e[2].push(d.switches as f64);
             let parts = procfs::cpu_by_comm(b0, a);
             eprintln!(
-                "  idle run {} {name}: cpu {:.0} ms (sched {:.1} ms), {} wake-ups; by process: {parts}",
+                "  idle run {} {name}: cpu {:.1} ms (sched {:.1} ms), {} wake-ups; by process: {parts}",
                 r + 1,
                 d.cpu_ms,
                 d.sched_ns as f64 / 1e6,
@@ -424,7 +428,7 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
         "goa-daemon",
         get("goa", 0),
         "diff",
-        format!("{note}; utime+stime (10 ms ticks); run time of its threads from schedstat: {:?} ms", get("agent", 1)),
+        format!("{note}; the process's CPU-time clock (ns, ended threads included); run time of its threads from schedstat: {:?} ms", get("agent", 1)),
     )
     .goal(Goal::diff(10.0 * per_run));
     b.figure(
@@ -435,7 +439,7 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
         "goa-daemon",
         get("goa", 2),
         "diff",
-        "voluntary + involuntary context switches summed over the threads alive at the end",
+        "voluntary + involuntary context switches, thread by thread, of the threads alive at the end",
     )
     .goal(Goal::diff(0.0));
     b.figure(
@@ -447,7 +451,7 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
         get("blank", 0),
         "diff",
         format!(
-            "utime+stime; schedstat of live threads: {:?} ms (blank {:?}); by process: {:?}",
+            "the processes' CPU-time clocks (ns); schedstat of live threads: {:?} ms (blank {:?}); by process: {:?}",
             get("latchkey", 1),
             get("blank", 1),
             by_process.get("latchkey")
@@ -462,7 +466,7 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
         "blank window",
         get("blank", 2),
         "diff",
-        "threads alive at the end only: WebKit's and GLib's pool threads come and go",
+        "thread by thread, of the threads alive at the end only: WebKit's and GLib's pool threads come and go",
     );
 }
 
@@ -670,6 +674,7 @@ fn main() {
         eprintln!("connect latency ({runs} runs) ...");
         let config = latchkey_core::Config::new(work.join("data-connect"), "app.latchkey.bench.connect");
         let o = rt.block_on(connect::run(&provider, &config, runs));
+        let write = median(&o.keychain_write_ms).unwrap_or(f64::NAN);
         b.figure(
             "Connect",
             "redirect received → connection saved and shown (core)",
@@ -678,9 +683,26 @@ fn main() {
             "provider alone: token + profile requests",
             o.provider_ms.clone(),
             "diff",
-            "handle_callback until the UI event; the app's window then reloads its list",
+            format!(
+                "handle_callback until the UI event, for an account not connected here; the app's window then \
+                 reloads its list. One keychain write of the token set with plain keyring took {write:.1} ms \
+                 (median; samples {:?})",
+                o.keychain_write_ms
+            ),
         )
         .goal(Goal::diff(10.0));
+        b.figure(
+            "Connect",
+            "the same for an account already connected (a reconnect)",
+            "ms",
+            o.reconnect_ms.clone(),
+            "provider alone: token + profile requests",
+            o.provider_ms.clone(),
+            "diff",
+            "also takes the connection's refresh lock, reads the set it replaces, and asks the provider \
+             to revoke that sign-in before it returns",
+        );
+        b.details.insert("connect".into(), serde_json::to_value(&o).expect("json"));
     }
 
     if want("refresh") {

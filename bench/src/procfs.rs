@@ -136,30 +136,67 @@ fn clock_ticks_per_sec() -> u64 {
 }
 
 /// CPU use and wake-ups of one process at one moment.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CpuSample {
-    /// utime + stime of the whole process (exited threads included), in ms.
+    /// CPU time of the whole process (exited threads included), in ms to the nanosecond: the
+    /// process's CPU-time clock (`clock_getcpuclockid`), or utime + stime (10-ms ticks) where
+    /// that clock cannot be read.
     pub cpu_ms: f64,
-    /// Run time of its live threads from /proc/PID/task/*/schedstat, in ns (finer than ticks).
+    /// Per live thread (by thread id): run time from /proc/PID/task/TID/schedstat in ns, and
+    /// voluntary + nonvoluntary context switches from its status.
+    pub threads: HashMap<Pid, (u64, u64)>,
+}
+
+/// Run time and wake-ups between two samples of one process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuDelta {
+    /// CPU time in ms (see [`CpuSample::cpu_ms`]).
+    pub cpu_ms: f64,
+    /// Run time of the threads alive at the end, in ns (a thread started in between counts
+    /// from zero; one that ended in between is not counted).
     pub sched_ns: u64,
-    /// voluntary + nonvoluntary context switches summed over /proc/PID/task/*/status.
+    /// Context switches of the threads alive at the end, counted the same way.
     pub switches: u64,
+}
+
+/// The CPU time of a whole process in ns, from its CPU-time clock. The kernel sums the live
+/// threads and those that ended, to the nanosecond; /proc's utime and stime are the same sum
+/// cut to 10-ms ticks, too coarse for a goal of 10 ms a minute.
+fn process_cpu_ns(pid: Pid) -> Option<u64> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: clock_getcpuclockid writes one clockid_t through a valid pointer.
+    if unsafe { libc::clock_getcpuclockid(pid, &mut clock) } != 0 {
+        return None;
+    }
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return None;
+    }
+    Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 /// Samples one process.
 pub fn cpu_sample(pid: Pid) -> Option<CpuSample> {
     let f = stat_fields(pid)?;
-    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 here (we start at field 3).
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    let cpu_ms = ticks as f64 * 1000.0 / clock_ticks_per_sec() as f64;
-    let mut sched_ns = 0;
-    let mut switches = 0;
+    let cpu_ms = match process_cpu_ns(pid) {
+        Some(ns) => ns as f64 / 1e6,
+        None => {
+            // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 here (we start at field 3).
+            let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            ticks as f64 * 1000.0 / clock_ticks_per_sec() as f64
+        }
+    };
+    let mut threads = HashMap::new();
     if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
         for t in tasks.flatten() {
+            let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<Pid>().ok()) else { continue };
             let p = t.path();
-            if let Ok(s) = fs::read_to_string(p.join("schedstat")) {
-                sched_ns += s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            }
+            let sched_ns = fs::read_to_string(p.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+                .unwrap_or(0);
+            let mut switches = 0;
             if let Ok(s) = fs::read_to_string(p.join("status")) {
                 for l in s.lines() {
                     if l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:") {
@@ -167,9 +204,10 @@ pub fn cpu_sample(pid: Pid) -> Option<CpuSample> {
                     }
                 }
             }
+            threads.insert(tid, (sched_ns, switches));
         }
     }
-    Some(CpuSample { cpu_ms, sched_ns, switches })
+    Some(CpuSample { cpu_ms, threads })
 }
 
 /// Samples of every process in a tree, by pid.
@@ -177,27 +215,39 @@ pub fn cpu_tree(pids: &[Pid]) -> HashMap<Pid, CpuSample> {
     pids.iter().filter_map(|&p| cpu_sample(p).map(|s| (p, s))).collect()
 }
 
-/// What a tree used between two samples (processes that appeared in between count from zero).
-pub fn cpu_delta(before: &HashMap<Pid, CpuSample>, after: &HashMap<Pid, CpuSample>) -> CpuSample {
-    let mut d = CpuSample::default();
-    for (pid, a) in after {
-        let b = before.get(pid).copied().unwrap_or_default();
-        d.cpu_ms += (a.cpu_ms - b.cpu_ms).max(0.0);
-        d.sched_ns += a.sched_ns.saturating_sub(b.sched_ns);
-        d.switches += a.switches.saturating_sub(b.switches);
+/// What one process used between two samples (`before` is `None` for a process that started
+/// in between). Thread by thread: summing the threads first would let one that ended cancel
+/// the work of the others.
+fn delta_of(before: Option<&CpuSample>, a: &CpuSample) -> CpuDelta {
+    let mut d = CpuDelta { cpu_ms: (a.cpu_ms - before.map_or(0.0, |b| b.cpu_ms)).max(0.0), ..CpuDelta::default() };
+    for (tid, &(sched, sw)) in &a.threads {
+        let (sched0, sw0) = before.and_then(|b| b.threads.get(tid)).copied().unwrap_or((0, 0));
+        d.sched_ns += sched.saturating_sub(sched0);
+        d.switches += sw.saturating_sub(sw0);
     }
     d
 }
 
-/// What each program in a tree used between two samples, in ms of CPU (utime + stime), by
-/// command name ("WebKitWebProces 40, latchkey 10").
+/// What a tree used between two samples (processes that appeared in between count from zero).
+pub fn cpu_delta(before: &HashMap<Pid, CpuSample>, after: &HashMap<Pid, CpuSample>) -> CpuDelta {
+    let mut d = CpuDelta::default();
+    for (pid, a) in after {
+        let x = delta_of(before.get(pid), a);
+        d.cpu_ms += x.cpu_ms;
+        d.sched_ns += x.sched_ns;
+        d.switches += x.switches;
+    }
+    d
+}
+
+/// What each program in a tree used between two samples, in ms of CPU, by command name
+/// ("WebKitWebProces 40.2, latchkey 10.1").
 pub fn cpu_by_comm(before: &HashMap<Pid, CpuSample>, after: &HashMap<Pid, CpuSample>) -> String {
     let mut by: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
     for (pid, a) in after {
-        let b = before.get(pid).copied().unwrap_or_default();
-        *by.entry(comm(*pid)).or_default() += (a.cpu_ms - b.cpu_ms).max(0.0);
+        *by.entry(comm(*pid)).or_default() += delta_of(before.get(pid), a).cpu_ms;
     }
-    by.iter().map(|(c, ms)| format!("{c} {ms:.0}")).collect::<Vec<_>>().join(", ")
+    by.iter().map(|(c, ms)| format!("{c} {ms:.1}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Sends `sig` to `pid`.

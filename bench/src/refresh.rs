@@ -150,7 +150,7 @@ pub async fn exchange(http: &reqwest::Client, p: &TestProvider, code: &str, veri
 }
 
 /// The keychain entry for a token response.
-fn vault_json(v: &Value) -> String {
+pub fn vault_json(v: &Value) -> String {
     let now = seed::now();
     let form = VaultForm {
         v: 1,

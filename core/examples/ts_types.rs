@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use latchkey_core::connect::DeviceStart;
-use latchkey_core::window::{AppInfo, ConnectFinished, InitialState, Notice};
+use latchkey_core::window::{AppInfo, ConnectFinished, InitialState, Notice, UiEvent};
 use latchkey_core::{AppInput, ErrorCode, ErrorReason, Latchkey, Settings};
 use latchkey_core::{AppView, ConnectStart, ConnectionView, DiscoveryView, ErrorView, PresetView};
 use latchkey_core::{DataHealth, Recovered};
@@ -58,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Recovered::export_all(&cfg)?;
     AppInfo::export_all(&cfg)?;
     Notice::export_all(&cfg)?;
+    UiEvent::export_all(&cfg)?;
     ConnectFinished::export_all(&cfg)?;
     InitialState::export_all(&cfg)?;
     write_index(&types_dir)?;

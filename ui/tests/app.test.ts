@@ -106,8 +106,24 @@ describe('connections list', () => {
     render(App);
     await screen.findByText('Connect an account to get started.');
     be.state.connections = [connection()];
-    await be.emit('latchkey://connections-changed', {});
+    await be.emit({ kind: 'connectionsChanged' });
     await waitFor(() => expect(rows()).toHaveLength(1));
+  });
+
+  test('events come through one waiting call at a time, never through scripts the app runs in the page', async () => {
+    const be = fakeBackend();
+    render(App);
+    await screen.findByText('Connect an account to get started.');
+    await waitFor(() => expect(be.callsOf('next_events')).toHaveLength(1));
+    be.state.connections = [connection()];
+    await be.emit({ kind: 'connectionsChanged' });
+    await be.emit({ kind: 'notice', payload: { level: 'info', message: 'Hello from the app' } });
+    await screen.findByText('Hello from the app');
+    await waitFor(() => expect(rows()).toHaveLength(1));
+    // One call answered per event, and the next one waiting.
+    expect(be.callsOf('next_events')).toHaveLength(3);
+    expect(new Set(be.callsOf('next_events').map((a) => a.page)).size).toBe(1);
+    expect(be.calls.filter((c) => c.cmd.startsWith('plugin:event'))).toEqual([]);
   });
 
   test('after the first paint the window listens, then takes the notices and the list that came meanwhile', async () => {
@@ -149,10 +165,10 @@ describe('connections list', () => {
     const be = fakeBackend();
     render(App);
     await screen.findByText('Connect an account to get started.');
-    await be.emit('latchkey://notice', {
+    await be.emit({ kind: 'notice', payload: {
       level: 'info',
       message: 'No sign-in is in progress. Start one with Connect account.',
-    });
+    } });
     const banner = await screen.findByText('No sign-in is in progress. Start one with Connect account.');
     expect(banner).toBeTruthy();
     await fireEvent.click(screen.getByRole('button', { name: 'Dismiss notice' }));
@@ -192,9 +208,9 @@ describe('connect flow', () => {
     const newConn = connection({ id: 'c-new', appId: 'app-2', appName: 'Work Fusio', preset: 'fusio', name: 'Zed' });
     be.state.connections = [connection(), newConn];
     // A finished event for some other flow is ignored.
-    await be.emit('latchkey://connect-finished', { flowId: 'other', ok: false, error: { code: 'flow', message: 'x' } });
+    await be.emit({ kind: 'connectFinished', payload: { flowId: 'other', ok: false, error: { code: 'flow', message: 'x' } } });
     expect(screen.getByRole('dialog')).toBeTruthy();
-    await be.emit('latchkey://connect-finished', { flowId: 'flow-1', ok: true, connection: newConn });
+    await be.emit({ kind: 'connectFinished', payload: { flowId: 'flow-1', ok: true, connection: newConn } });
 
     await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
     await waitFor(() => expect(rows()).toHaveLength(2));
@@ -238,11 +254,11 @@ describe('connect flow', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Connect account' }));
     await fireEvent.click(await screen.findByRole('button', { name: 'Continue' }));
     await screen.findByText('Waiting for your browser…');
-    await be.emit('latchkey://connect-finished', {
+    await be.emit({ kind: 'connectFinished', payload: {
       flowId: 'flow-1',
       ok: false,
       error: { code: 'provider_rejected', message: 'access_denied: The user denied the request' },
-    });
+    } });
     expect(await screen.findByText('The account was not connected.')).toBeTruthy();
     expect(screen.getByText(/access_denied/)).toBeTruthy();
     await fireEvent.click(screen.getByRole('button', { name: 'Try again' }));
@@ -266,11 +282,11 @@ describe('connect flow', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Connect account' }));
     await fireEvent.click(await screen.findByRole('button', { name: 'Continue' }));
     await screen.findByText('Waiting for your browser…');
-    await be.emit('latchkey://connect-finished', {
+    await be.emit({ kind: 'connectFinished', payload: {
       flowId: 'flow-1',
       ok: false,
       error: { code: 'missing_scope', message: 'TextMaster did not grant the permission “user:read”…', scope: 'user:read' },
-    });
+    } });
     await fireEvent.click(await screen.findByRole('button', { name: 'Connect again with user:read' }));
     await screen.findByText('Waiting for your browser…');
     expect(be.callsOf('add_scope')).toEqual([{ appId: 'app-1', scope: 'user:read' }]);

@@ -1,6 +1,6 @@
 // A fake Latchkey backend for component tests: answers the IPC commands
-// through mockIPC, records every call, and emits events.
-import { emit } from '@tauri-apps/api/event';
+// through mockIPC, records every call, and delivers events (as the app does: to the window's
+// pending `next_events` call).
 import { mockIPC } from '@tauri-apps/api/mocks';
 import type {
   AppInfo,
@@ -17,6 +17,7 @@ import type {
   Recovered,
   RevokeResult,
   Settings,
+  UiEvent,
 } from '../src/lib/types';
 import { normaliseError } from '../src/lib/api';
 import presetsJson from './fixtures/presets.json';
@@ -110,6 +111,7 @@ export interface Replies {
   start_empty: Recovered;
   take_notices: Notice[];
   events_ready: Notice[];
+  next_events: UiEvent[];
 }
 
 export type Handler<C extends keyof Replies = keyof Replies> = (
@@ -121,7 +123,8 @@ export interface Backend {
   state: { connections: Connection[]; apps: ProviderApp[] };
   on: <C extends keyof Replies>(cmd: C, h: Handler<C>) => void;
   callsOf: (cmd: string) => Record<string, unknown>[];
-  emit: (event: string, payload: unknown) => Promise<void>;
+  /** Delivers an event to the window and lets its handlers run. */
+  emit: (event: UiEvent) => Promise<void>;
 }
 
 export function fakeBackend(init: { connections?: Connection[]; apps?: ProviderApp[] } = {}): Backend {
@@ -145,6 +148,14 @@ export function fakeBackend(init: { connections?: Connection[]; apps?: ProviderA
     take_notices: () => [],
     events_ready: () => [],
   };
+  // The app's event queue: `next_events` waits until an event is there.
+  const queued: UiEvent[] = [];
+  let waiting: ((events: UiEvent[]) => void) | null = null;
+  handlers.next_events = () =>
+    new Promise<UiEvent[]>((resolve) => {
+      if (queued.length) resolve(queued.splice(0));
+      else waiting = resolve;
+    });
   const handle = (cmd: string, a: Record<string, unknown>) => {
     const h = handlers[cmd as keyof Replies] as Handler | undefined;
     if (!h) throw { code: 'internal', message: `unmocked command ${cmd}` };
@@ -178,6 +189,14 @@ export function fakeBackend(init: { connections?: Connection[]; apps?: ProviderA
       (handlers as Record<string, Handler>)[cmd] = h as Handler;
     },
     callsOf: (cmd) => calls.filter((c) => c.cmd === cmd).map((c) => c.args),
-    emit: (event, payload) => emit(event, payload),
+    emit: async (event) => {
+      queued.push(event);
+      const w = waiting;
+      waiting = null;
+      w?.(queued.splice(0));
+      // The answer crosses the (mocked) bridge and reaches the handlers in microtasks only, so
+      // this works under fake timers too.
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+    },
   };
 }

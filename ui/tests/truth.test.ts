@@ -68,7 +68,7 @@ describe('error hints follow the actual error', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Connect account' }));
     await fireEvent.click(await screen.findByRole('button', { name: 'Continue' }));
     await screen.findByText('Waiting for your browser…');
-    await be.emit('latchkey://connect-finished', {
+    await be.emit({ kind: 'connectFinished', payload: {
       flowId: 'flow-1',
       ok: false,
       error: {
@@ -76,7 +76,7 @@ describe('error hints follow the actual error', () => {
         message: 'You declined the request at the provider (access_denied)',
         reason: 'access_denied',
       },
-    });
+    } });
     const dialog = await screen.findByRole('dialog');
     expect(await within(dialog).findByText(/Try again when you are ready/)).toBeTruthy();
     expect(within(dialog).queryByText(/client id/)).toBeNull();
@@ -180,15 +180,15 @@ describe('recovery is news too', () => {
     expect(document.querySelector('.notice')).toBeNull();
     // Bob passes through Refreshing on the way.
     be.state.connections = be.state.connections.map((c) => (c.id === 'c-2' ? { ...c, status: 'refreshing' } : c));
-    await be.emit('latchkey://connections-changed', {});
+    await be.emit({ kind: 'connectionsChanged' });
     await waitFor(() => expect(screen.getByText('Refreshing')).toBeTruthy());
     be.state.connections = be.state.connections.map((c) => ({ ...c, status: 'connected', lastError: null }));
-    await be.emit('latchkey://connections-changed', {});
+    await be.emit({ kind: 'connectionsChanged' });
     expect(await screen.findByText('Alice Example works again.')).toBeTruthy();
     expect(screen.getByText(/Bob works again: the keychain is unlocked/)).toBeTruthy();
     expect(screen.queryByText(/Carol works again/)).toBeNull();
     // Said once.
-    await be.emit('latchkey://connections-changed', {});
+    await be.emit({ kind: 'connectionsChanged' });
     await waitFor(() => expect(document.querySelectorAll('.notice')).toHaveLength(2));
   });
 });

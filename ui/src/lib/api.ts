@@ -2,7 +2,6 @@
 // every failure is rethrown as an ApiError `{code, message}`.
 import { invoke } from '@tauri-apps/api/core';
 import { ERROR_TITLES, REASON_HINTS } from './errors';
-import { listen } from '@tauri-apps/api/event';
 import type {
   ApiError,
   AppInfo,
@@ -24,6 +23,7 @@ import type {
   Recovered,
   RevokeResult,
   Settings,
+  UiEvent,
 } from './types';
 
 /** Every error code, at run time: the keys of `ERROR_TITLES`, which the compiler holds to
@@ -63,7 +63,7 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
   }
 }
 
-/** What the first paint needs, in one round trip (call it after listening to the events). */
+/** What the first paint needs, in one round trip. */
 export const initialState = () => call<InitialState>('initial_state');
 /** The window listens to events now: notices go to it as events from here on; returns those
  * that arrived before. */
@@ -107,44 +107,65 @@ export const openExternal = (url: string) => call<void>('open_external', { url }
 export const uiReady = (marks: Record<string, number>) =>
   call<void>('ui_ready', { marks: { ...marks, timeOrigin: performance.timeOrigin } }).catch(() => undefined);
 
-export const EVENTS = {
-  connectFinished: 'latchkey://connect-finished',
-  connectionsChanged: 'latchkey://connections-changed',
-  notice: 'latchkey://notice',
-} as const;
-
 /**
- * Subscribes to a backend event and returns a synchronous unsubscribe, so
- * components can return it straight from `onMount`/`$effect`.
+ * The backend's events. The window asks for them with one call that the app answers when
+ * something happens (`next_events`), and asks again at once: the app never has to run a
+ * script in the page to deliver one (README "Performance": on WebKitGTK that makes the app
+ * process start a JavaScript engine of its own). Every subscriber sees every event, in order.
  */
-/** An unsubscribe; `listening` settles once the backend delivers the event here. */
-export type Subscription = (() => void) & { listening: Promise<void> };
+type Kind = UiEvent['kind'];
+type PayloadOf<K extends Kind> = Extract<UiEvent, { kind: K }> extends { payload: infer P } ? P : undefined;
 
-function subscribe<T>(event: string, handler: (payload: T) => void): Subscription {
-  let stopped = false;
-  let unlisten: (() => void) | undefined;
-  const listening = listen<T>(event, (e) => {
-    if (!stopped) handler(e.payload);
-  }).then(
-    (u) => {
-      if (stopped) u();
-      else unlisten = u;
-    },
-    (e) => console.error(`listen ${event} failed`, e),
-  );
-  const stop = () => {
-    stopped = true;
+const handlers = new Set<(e: UiEvent) => void>();
+/** The running poll loop's number (0: none runs, nobody subscribes). */
+let running = 0;
+let loops = 0;
+
+/** Asks for events until nobody subscribes. `page` names this loop to the app, so that a call
+ * from a loop that ended (or a page that was reloaded) is answered empty, not with events. */
+async function poll(me: number, page: number) {
+  while (running === me) {
+    let events: UiEvent[];
     try {
-      unlisten?.();
+      events = await invoke<UiEvent[]>('next_events', { page });
     } catch (e) {
-      console.warn(`unlisten ${event} failed`, e);
+      console.error('next_events failed:', normaliseError(e).message);
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
     }
-  };
-  return Object.assign(stop, { listening });
+    if (running !== me) return;
+    for (const e of events) {
+      for (const h of [...handlers]) {
+        try {
+          h(e);
+        } catch (err) {
+          console.error(`handling ${e.kind} failed`, err);
+        }
+      }
+    }
+  }
 }
 
-export const onConnectFinished = (h: (p: ConnectFinished) => void) =>
-  subscribe<ConnectFinished>(EVENTS.connectFinished, h);
-export const onConnectionsChanged = (h: () => void) =>
-  subscribe<unknown>(EVENTS.connectionsChanged, () => h());
-export const onNotice = (h: (p: Notice) => void) => subscribe<Notice>(EVENTS.notice, h);
+/**
+ * Subscribes to one kind of backend event and returns a synchronous unsubscribe, so
+ * components can return it straight from `onMount`/`$effect`. The first subscriber starts the
+ * calls for events; they stop when nobody subscribes.
+ */
+function subscribe<K extends Kind>(kind: K, handler: (payload: PayloadOf<K>) => void): () => void {
+  const h = (e: UiEvent) => {
+    if (e.kind === kind) handler((e as { payload?: unknown }).payload as PayloadOf<K>);
+  };
+  handlers.add(h);
+  if (!running) {
+    running = ++loops;
+    void poll(running, Math.floor(Math.random() * Number.MAX_SAFE_INTEGER));
+  }
+  return () => {
+    handlers.delete(h);
+    if (handlers.size === 0) running = 0;
+  };
+}
+
+export const onConnectFinished = (h: (p: ConnectFinished) => void) => subscribe('connectFinished', h);
+export const onConnectionsChanged = (h: () => void) => subscribe('connectionsChanged', () => h());
+export const onNotice = (h: (p: Notice) => void) => subscribe('notice', h);

@@ -38,6 +38,7 @@ export type {
   RefreshLogEntry,
   RevokeSupport,
   Settings,
+  UiEvent,
 } from './generated';
 
 /** An error as it crosses the bridge: `{ code, message, reason?, scope? }` (Rust `ErrorView`). */

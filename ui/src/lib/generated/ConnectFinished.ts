@@ -3,7 +3,7 @@ import type { ConnectionView } from "./ConnectionView";
 import type { ErrorView } from "./ErrorView";
 
 /**
- * The `latchkey://connect-finished` event: how a sign-in ended.
+ * [`UiEvent::ConnectFinished`]: how a sign-in ended.
  */
 export type ConnectFinished = { 
 /**

@@ -2,8 +2,8 @@
 import type { NoticeLevel } from "./NoticeLevel";
 
 /**
- * Something for the window to say or do (the `latchkey://notice` event, and
- * [`InitialState::notices`] for those that arrived before the window listened): a message, or a connection to show.
+ * Something for the window to say or do ([`UiEvent::Notice`], and [`InitialState::notices`]
+ * for those that arrived before the window listened): a message, or a connection to show.
  */
 export type Notice = { 
 /**

@@ -29,3 +29,4 @@ export type { RevokeOutcome } from './RevokeOutcome';
 export type { RevokeSupport } from './RevokeSupport';
 export type { Settings } from './Settings';
 export type { Status } from './Status';
+export type { UiEvent } from './UiEvent';
