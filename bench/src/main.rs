@@ -229,6 +229,7 @@ fn startup(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider)
             timeline,
         )
         .goal(Goal::diff(40.0));
+        seed::unseed(&lk.service, conns);
     }
 }
 
@@ -355,6 +356,8 @@ fn memory(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) 
     )
     .goal(Goal::ratio(1.0));
     b.figure("Memory", "latchkey-agent alone, RSS", "MiB", ag_rss, "goa-daemon", goa_rss, "ratio", "");
+    seed::unseed(&lk.service, 10);
+    seed::unseed(&agent.service, 10);
 }
 
 fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
@@ -468,6 +471,8 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
         "diff",
         "thread by thread, of the threads alive at the end only: WebKit's and GLib's pool threads come and go",
     );
+    seed::unseed(&lk.service, 200);
+    seed::unseed(&agent.service, 200);
 }
 
 fn sizes(b: &mut Bench) {
@@ -592,6 +597,7 @@ fn cli(b: &mut Bench, provider: &TestProvider) {
         "",
     )
     .goal(Goal::ratio(1.5));
+    seed::unseed(&p.service, 10);
 }
 
 fn machine() -> serde_json::Value {
@@ -684,8 +690,8 @@ fn main() {
             o.provider_ms.clone(),
             "diff",
             format!(
-                "handle_callback until the UI event, for an account not connected here; the app's window then \
-                 reloads its list. One keychain write of the token set with plain keyring took {write:.1} ms \
+                "handle_callback until the UI event, for an account not connected here (earlier stages have \
+                 removed their keychain items); the app's window then reloads its list. One keychain write of the token set with plain keyring took {write:.1} ms \
                  (median; samples {:?})",
                 o.keychain_write_ms
             ),

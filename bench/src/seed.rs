@@ -99,3 +99,15 @@ pub fn seed_idle(dir: &Path, service: &str, n: usize, base: &str, client_id: &st
         })
         .expect("metadata");
 }
+
+/// Removes what [`seed_idle`] put in the keychain under `service`: a stage leaves the bench's
+/// keychain as it found it, so that a later stage's keychain writes do not depend on which
+/// stages ran before (gnome-keyring rewrites its whole collection file on every write, so a
+/// write costs more the more items it holds).
+pub fn unseed(service: &str, n: usize) {
+    let vault = KeyringVault::new(service);
+    let _ = vault.delete(&app_secret_key(APP_ID));
+    for i in 0..n {
+        let _ = vault.delete(&connection_key(&connection(i, 0, 0).id));
+    }
+}
