@@ -157,7 +157,7 @@ pub const MAX_QUEUED: usize = 256;
 /// ([`EventQueue::next`], the `next_events` command), and asks again when it is answered. So the
 /// app never runs a script in the page to deliver an event, which is how Tauri's own events
 /// reach it: on WebKitGTK each such script makes the app process start a JavaScript engine of
-/// its own to read the script's result (about 3.5 MiB, README "Performance").
+/// its own to read the script's result (README "Performance": the window's RSS −9 MiB).
 ///
 /// Before the window listens ([`EventQueue::listening`], after its first paint), notices wait
 /// apart: the first state takes them ([`EventQueue::take_early`]); other events are dropped,
