@@ -9,7 +9,7 @@
 //! `BENCH_STARTUP_RUNS` (15), `BENCH_IDLE_SECS` (60), `BENCH_REFRESH_N` (1000), `BENCH_REFRESH_ROUNDS` (3),
 //! `BENCH_CONNECT_RUNS` (10), `BENCH_CLI_RUNS` (20), `BENCH_APP_ENV` / `BENCH_BLANK_ENV` (variables
 //! for the app's / blank window's launches only, for experiments), `BENCH_ONLY` (comma-separated: sizes,
-//! startup,memory,idle,cli,connect,refresh).
+//! startup,memory,idle,cli,connect,refresh), `BENCH_VERBOSE` (each start-up launch's stages).
 
 mod connect;
 mod launch;
@@ -169,6 +169,13 @@ fn startup(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider)
                 let mut run = launch::start(name, bin, prof, &[], &[]);
                 let s = wait_ready(&mut run, maps);
                 run.stop();
+                if std::env::var_os("BENCH_VERBOSE").is_some() {
+                    let m = s.marks.unwrap_or([f64::NAN; 4]);
+                    eprintln!(
+                        "    launch {r} {name}: mapped {:.0}, navigation {:.0}, script {:.0}, state {:.0}, rendered {:.0}, ready {:.0}",
+                        s.mapped_ms, m[0], m[1], m[2], m[3], s.ready_ms
+                    );
+                }
                 if r > 0 {
                     samples.entry(name).or_default().push(s);
                 }
