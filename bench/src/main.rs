@@ -697,9 +697,9 @@ fn main() {
             o.provider_ms.clone(),
             "diff",
             format!(
-                "handle_callback until the UI event, for an account not connected here (earlier stages have \
-                 removed their keychain items); the app's window then reloads its list. One keychain write of the token set with plain keyring took {write:.1} ms \
-                 (median; samples {:?})",
+                "handle_callback until the UI event, for an account not connected here (earlier stages \
+                 have removed their keychain items); the app's window then reloads its list. One \
+                 keychain write of the token set with plain keyring took {write:.1} ms (median; samples {:?})",
                 o.keychain_write_ms
             ),
         )

@@ -270,6 +270,12 @@ mod queue_tests {
         Notice { level: NoticeLevel::Info, message: m.into(), connection_id: None }
     }
 
+    /// A page's call for events, waiting in a task of its own.
+    fn ask(q: &Arc<EventQueue>, page: u64) -> tokio::task::JoinHandle<Vec<UiEvent>> {
+        let q = q.clone();
+        tokio::spawn(async move { q.next(page).await })
+    }
+
     #[test]
     fn events_are_tagged_by_kind() {
         assert_eq!(serde_json::to_value(changed()).unwrap(), serde_json::json!({ "kind": "connectionsChanged" }));
@@ -296,10 +302,7 @@ mod queue_tests {
     async fn a_waiting_call_is_answered_by_the_next_event_in_order() {
         let q = Arc::new(EventQueue::default());
         q.listening();
-        let waiting = tokio::spawn({
-            let q = q.clone();
-            async move { q.next(1).await }
-        });
+        let waiting = ask(&q, 1);
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiting.is_finished(), "nothing happened yet");
         q.push(changed());
@@ -315,15 +318,9 @@ mod queue_tests {
     async fn a_reloaded_page_takes_over_and_the_old_call_returns_empty() {
         let q = Arc::new(EventQueue::default());
         q.listening();
-        let old = tokio::spawn({
-            let q = q.clone();
-            async move { q.next(1).await }
-        });
+        let old = ask(&q, 1);
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let new = tokio::spawn({
-            let q = q.clone();
-            async move { q.next(2).await }
-        });
+        let new = ask(&q, 2);
         let old = tokio::time::timeout(Duration::from_secs(5), old).await.expect("the old call returns").unwrap();
         assert!(old.is_empty());
         q.notice(info("for the new page"));
