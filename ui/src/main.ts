@@ -10,8 +10,9 @@ const target = document.getElementById('app');
 if (!target) throw new Error('#app missing from index.html');
 
 const app = mount(App, { target });
-// Its effects now, not in a later task: the first IPC call (`initial_state`) leaves while the
-// page is still idle, so its answer is not queued behind the page's first layout.
+// Its effects now, not in a later task: the first paint waits for the state index.html asked
+// for (or, when it did not, asks now), so that its answer is not queued behind the page's first
+// layout.
 flushSync();
 
 export default app;

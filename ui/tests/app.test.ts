@@ -86,6 +86,36 @@ describe('connections list', () => {
     expect(rows()).toHaveLength(1);
   });
 
+  test('the state index.html asked for before the bundle ran is used, once, and not asked again', async () => {
+    const be = fakeBackend({ apps: [app()], connections: [connection()] });
+    const w = window as unknown as { __latchkeyFirst?: Promise<unknown> };
+    w.__latchkeyFirst = Promise.resolve({
+      connections: [connection({ id: 'c-early', name: 'Early Bird' })],
+      error: null,
+      health: null,
+      notices: [],
+    });
+    render(App);
+    await waitFor(() => expect(be.callsOf('ui_ready')).toHaveLength(1));
+    const cmds = be.calls.map((c) => c.cmd);
+    expect(cmds.slice(0, cmds.indexOf('ui_ready'))).toEqual([]);
+    expect(w.__latchkeyFirst).toBeUndefined();
+    expect(screen.getByText('Early Bird')).toBeTruthy();
+    // The list is read again once the window listens: the backend's list replaces it.
+    await waitFor(() => expect(rows()[0].dataset.connectionId).toBe('c-1'));
+  });
+
+  test('a failed early round trip still ends in a painted window, and is not sent again', async () => {
+    const be = fakeBackend({ apps: [app()], connections: [] });
+    const w = window as unknown as { __latchkeyFirst?: Promise<unknown> };
+    w.__latchkeyFirst = Promise.reject({ code: 'keychain', message: 'The keychain is locked.' });
+    w.__latchkeyFirst.catch(() => {});
+    render(App);
+    await waitFor(() => expect(document.body.dataset.ready).toBe('1'));
+    expect(w.__latchkeyFirst).toBeUndefined();
+    expect(be.callsOf('initial_state')).toHaveLength(0);
+  });
+
   test('a long list builds the rows a window shows first, and the rest right after', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {

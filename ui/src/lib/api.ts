@@ -63,8 +63,17 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
   }
 }
 
-/** What the first paint needs, in one round trip. */
-export const initialState = () => call<InitialState>('initial_state');
+/** What the first paint needs, in one round trip: the one index.html sent before the bundle
+ * ran, taken once (a reloaded page's script sends it again); else asked for now. */
+export function initialState(): Promise<InitialState> {
+  const w = window as { __latchkeyFirst?: Promise<InitialState> };
+  const early = w.__latchkeyFirst;
+  w.__latchkeyFirst = undefined;
+  if (!early) return call<InitialState>('initial_state');
+  return early.catch((e: unknown) => {
+    throw normaliseError(e);
+  });
+}
 /** The window listens to events now: notices go to it as events from here on; returns those
  * that arrived before. */
 export const eventsReady = () => call<Notice[]>('events_ready');
