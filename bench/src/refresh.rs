@@ -70,6 +70,12 @@ pub struct Outcome {
     /// baseline).
     pub cpu_ms_per_refresh_latchkey: std::collections::BTreeMap<String, f64>,
     pub cpu_ms_per_refresh_baseline: std::collections::BTreeMap<String, f64>,
+    /// The baseline that reads each refresh token from the keychain before it sends it, as a
+    /// refresher that keeps its tokens there must (the plain baseline has them in memory): its
+    /// time per round, failures, and CPU per refresh by process.
+    pub baseline_read_secs: Vec<f64>,
+    pub baseline_read_failures: usize,
+    pub cpu_ms_per_refresh_baseline_read: std::collections::BTreeMap<String, f64>,
 }
 
 /// CPU ms so far of the processes a refresh round keeps busy, by role.
@@ -168,19 +174,42 @@ fn id(i: usize) -> String {
     seed::connection(i, 0, 0).id
 }
 
-/// One baseline round: N refresh requests, N keychain writes, `CONCURRENCY` at a time.
-async fn baseline(http: &reqwest::Client, p: &TestProvider, service: &str, grants: &[Grant]) -> (f64, usize) {
+/// One baseline round: N refresh requests, N keychain writes, `CONCURRENCY` at a time. With
+/// `grants`, the refresh tokens come from memory; without, each is read from the keychain
+/// first (one plain `keyring` read), as the last round stored it.
+async fn baseline(
+    http: &reqwest::Client,
+    p: &TestProvider,
+    service: &str,
+    n: usize,
+    grants: Option<&[Grant]>,
+) -> (f64, usize) {
     let t0 = Instant::now();
-    let results: Vec<bool> = futures_util::stream::iter(grants.iter().enumerate())
-        .map(|(i, g)| {
+    let results: Vec<bool> = futures_util::stream::iter(0..n)
+        .map(|i| {
             let http = http.clone();
             let service = service.to_owned();
+            let known = grants.map(|g| g[i].refresh_token.clone());
             async move {
+                let refresh_token = match known {
+                    Some(t) => t,
+                    None => {
+                        let service = service.clone();
+                        let read = tokio::task::spawn_blocking(move || {
+                            keyring::Entry::new(&service, &connection_key(&id(i))).and_then(|e| e.get_password())
+                        })
+                        .await;
+                        let Ok(Ok(entry)) = read else { return false };
+                        let Ok(v) = serde_json::from_str::<Value>(&entry) else { return false };
+                        let Some(t) = v["refresh_token"].as_str() else { return false };
+                        t.to_owned()
+                    }
+                };
                 let resp = http
                     .post(endpoint(p, TOKEN))
                     .form(&[
                         ("grant_type", "refresh_token"),
-                        ("refresh_token", g.refresh_token.as_str()),
+                        ("refresh_token", refresh_token.as_str()),
                         ("client_id", &p.client_id),
                         ("client_secret", &p.client_secret),
                     ])
@@ -356,11 +385,17 @@ pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize, scale: &[
             grants = stored_grants(&w.service, n).await;
         }
         let before = cpu_by_role();
-        let (secs, failed) = baseline(&http, p, &w.service, &grants).await;
+        let (secs, failed) = baseline(&http, p, &w.service, n, Some(&grants)).await;
         add_cpu(&mut out.cpu_ms_per_refresh_baseline, &before, &cpu_by_role(), n * rounds);
         eprintln!("  refresh round {}: baseline {secs:.2} s ({failed} failed)", r + 1);
         out.baseline_secs.push(secs);
         out.baseline_failures += failed;
+        let before = cpu_by_role();
+        let (secs, failed) = baseline(&http, p, &w.service, n, None).await;
+        add_cpu(&mut out.cpu_ms_per_refresh_baseline_read, &before, &cpu_by_role(), n * rounds);
+        eprintln!("  refresh round {}: baseline reading each token first {secs:.2} s ({failed} failed)", r + 1);
+        out.baseline_read_secs.push(secs);
+        out.baseline_read_failures += failed;
         let before = cpu_by_role();
         let (secs, failed) = latchkey_round(w, n).await;
         add_cpu(&mut out.cpu_ms_per_refresh_latchkey, &before, &cpu_by_role(), n * rounds);
