@@ -183,6 +183,13 @@ impl<'w> Scenario<'w> {
             "the first render (body[data-ready=1])",
             sc.script_bool("return document.body.dataset.ready === '1'").await
         );
+        // The first state came from the request index.html sends before the bundle runs (its
+        // inline script is allowed by the hash the build puts in the CSP).
+        assert!(
+            sc.script_bool("return document.body.dataset.firstState === 'early'").await == Some(true),
+            "[{}] the window asked for its first state itself, not from index.html",
+            sc.name
+        );
         sc
     }
 

@@ -82,6 +82,7 @@ describe('connections list', () => {
     await waitFor(() => expect(be.callsOf('list_presets')).toHaveLength(1));
     const cmds = be.calls.map((c) => c.cmd);
     expect(cmds.slice(0, cmds.indexOf('ui_ready'))).toEqual(['initial_state']);
+    expect(document.body.dataset.firstState).toBe('asked');
     expect(cmds).toContain('list_apps');
     expect(rows()).toHaveLength(1);
   });
@@ -101,6 +102,7 @@ describe('connections list', () => {
     expect(cmds.slice(0, cmds.indexOf('ui_ready'))).toEqual([]);
     expect(w.__latchkeyFirst).toBeUndefined();
     expect(screen.getByText('Early Bird')).toBeTruthy();
+    expect(document.body.dataset.firstState).toBe('early');
     // The list is read again once the window listens: the backend's list replaces it.
     await waitFor(() => expect(rows()[0].dataset.connectionId).toBe('c-1'));
   });

@@ -69,6 +69,9 @@ export function initialState(): Promise<InitialState> {
   const w = window as { __latchkeyFirst?: Promise<InitialState> };
   const early = w.__latchkeyFirst;
   w.__latchkeyFirst = undefined;
+  // Which it was, for the end-to-end test: the CSP or a change to index.html could stop the
+  // early request without anything else showing it.
+  document.body.dataset.firstState = early ? 'early' : 'asked';
   if (!early) return call<InitialState>('initial_state');
   return early.catch((e: unknown) => {
     throw normaliseError(e);
