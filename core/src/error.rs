@@ -163,7 +163,7 @@ pub enum Error {
         retry_after: Option<u64>,
     },
     /// The request could not be sent or no answer came.
-    #[error("could not reach {what}: {source}")]
+    #[error("could not reach {what}: {}", transport(source))]
     Network {
         /// Which request.
         what: &'static str,
@@ -318,9 +318,38 @@ impl Error {
 /// The core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A transport error with what lay under it: reqwest's own words ("error sending request for
+/// url (…)") say nothing of why; the innermost cause does ("connection refused", "connection
+/// reset by peer", "connection closed before message completed"). URLs and socket errors only:
+/// no request body, so no token, is ever part of it.
+fn transport(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let (top, root) = (e.to_string(), cause.to_string());
+    if std::ptr::addr_eq(cause, e as &dyn std::error::Error) || top.contains(&root) {
+        top
+    } else {
+        format!("{top}: {root}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_network_error_says_why_the_request_failed() {
+        // A port nobody listens on: reqwest says "error sending request for url (…)"; the
+        // reason is three causes down.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let req = crate::http::client().post(format!("http://127.0.0.1:{port}/token"));
+        let e = crate::http::send("the token endpoint", req).await.unwrap_err();
+        let message = e.to_string();
+        assert!(message.starts_with("could not reach the token endpoint: error sending request"), "{message}");
+        assert!(message.to_lowercase().contains("connection refused"), "{message}");
+    }
 
     fn oauth(error: &str, description: Option<&str>) -> OAuthError {
         OAuthError { error: error.into(), description: description.map(Into::into), status: 400 }
