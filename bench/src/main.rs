@@ -9,7 +9,8 @@
 //! `BENCH_STARTUP_RUNS` (15), `BENCH_IDLE_SECS` (60), `BENCH_REFRESH_N` (1000), `BENCH_REFRESH_ROUNDS` (3),
 //! `BENCH_CONNECT_RUNS` (10), `BENCH_CLI_RUNS` (20), `BENCH_APP_ENV` / `BENCH_BLANK_ENV` (variables
 //! for the app's / blank window's launches only, for experiments), `BENCH_ONLY` (comma-separated: sizes,
-//! startup,memory,idle,cli,connect,refresh), `BENCH_VERBOSE` (each start-up launch's stages).
+//! startup,memory,idle,cli,connect,refresh), `BENCH_VERBOSE` (each start-up launch's stages),
+//! `BENCH_KEEP_WORK` (keep the temporary work directory: the data directories and logs).
 
 mod connect;
 mod launch;
@@ -383,6 +384,8 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
     let mut s: BTreeMap<&str, [Vec<f64>; 3]> = BTreeMap::new();
     // Per program and run: CPU ms by process ("WebKitWebProces 40, latchkey 10").
     let mut by_process: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // The same by thread (run time over 1 ms): which of WebKit's threads a costly minute went to.
+    let mut by_thread: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for r in 0..runs {
         // All four idle side by side for the same minute: idle costs do not compete.
         let ag = launch::start("agent", &agent_bin, &agent, &[], &[]);
@@ -417,6 +420,11 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
                 d.switches
             );
             by_process.entry(name).or_default().push(parts);
+            let threads = procfs::cpu_by_thread(b0, a, 1.0);
+            if !threads.is_empty() {
+                eprintln!("  idle run {} {name}, threads over 1 ms: {threads}", r + 1);
+            }
+            by_thread.entry(name).or_default().push(threads);
         }
         app.stop();
         bl.stop();
@@ -427,6 +435,7 @@ fn idle(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
     }
     let get = |n: &str, i: usize| -> Vec<f64> { s.get(n).map(|e| e[i].clone()).unwrap_or_default() };
     b.details.insert("idle_cpu_ms_by_process".into(), serde_json::to_value(&by_process).expect("json"));
+    b.details.insert("idle_cpu_ms_by_thread".into(), serde_json::to_value(&by_thread).expect("json"));
     let note = format!("{runs} runs of {secs} s, all four side by side");
     // The goals are per minute: 10 ms of CPU over the peer's in 60 s.
     let per_run = secs as f64 / 60.0;
@@ -834,5 +843,7 @@ fn main() {
         out_dir.join("results.json").display()
     );
     drop(provider);
-    let _ = std::fs::remove_dir_all(&work);
+    if std::env::var_os("BENCH_KEEP_WORK").is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
 }

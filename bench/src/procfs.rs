@@ -250,6 +250,25 @@ pub fn cpu_by_comm(before: &HashMap<Pid, CpuSample>, after: &HashMap<Pid, CpuSam
     by.iter().map(|(c, ms)| format!("{c} {ms:.1}")).collect::<Vec<_>>().join(", ")
 }
 
+/// What the threads of a tree ran between two samples, in ms, by process and thread name,
+/// largest first, those over `min_ms` ("WebKitWebProces/HeapHelper 12.0, …"): which part of
+/// WebKit (its main thread, the JavaScript heap's collector and helpers, painting) a minute went
+/// to. Threads that ended in between are not counted.
+pub fn cpu_by_thread(before: &HashMap<Pid, CpuSample>, after: &HashMap<Pid, CpuSample>, min_ms: f64) -> String {
+    let mut by: HashMap<String, f64> = HashMap::new();
+    for (pid, a) in after {
+        let process = comm(*pid);
+        for (tid, &(sched, _)) in &a.threads {
+            let sched0 = before.get(pid).and_then(|b| b.threads.get(tid)).map_or(0, |t| t.0);
+            let name = fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).unwrap_or_default();
+            *by.entry(format!("{process}/{}", name.trim())).or_default() += sched.saturating_sub(sched0) as f64 / 1e6;
+        }
+    }
+    let mut v: Vec<(String, f64)> = by.into_iter().filter(|(_, ms)| *ms >= min_ms).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v.iter().map(|(c, ms)| format!("{c} {ms:.1}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Sends `sig` to `pid`.
 pub fn signal(pid: Pid, sig: i32) {
     // SAFETY: kill has no memory-safety preconditions.

@@ -104,6 +104,33 @@ export function showTime(ts: number): () => void {
   };
 }
 
+/** One observer for every cell: which are on screen (or within a row's height of it). */
+let observer: IntersectionObserver | undefined;
+const watched = new Map<Element, (on: boolean) => void>();
+
+/**
+ * Tells `onChange` whether `el` is on screen, now and whenever that changes; returns the
+ * function that stops it. A cell off screen stops reading the clock, so the minute's update of
+ * a long list changes the texts that can be seen (about ten), not all of them (and their
+ * layout); a cell coming into view reads the time at once. Where there is no
+ * IntersectionObserver every cell counts as on screen.
+ */
+export function onScreen(el: Element, onChange: (on: boolean) => void): () => void {
+  if (typeof IntersectionObserver === 'undefined') return () => {};
+  observer ??= new IntersectionObserver(
+    (entries) => {
+      for (const e of entries) watched.get(e.target)?.(e.isIntersecting);
+    },
+    { rootMargin: '100px 0px' },
+  );
+  watched.set(el, onChange);
+  observer.observe(el);
+  return () => {
+    watched.delete(el);
+    observer?.unobserve(el);
+  };
+}
+
 /**
  * Calls `fn` every `ms` while the window is visible (a dialog's countdown), and once at once
  * when it becomes visible again. Returns the function that stops it.
