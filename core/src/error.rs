@@ -328,11 +328,8 @@ fn transport(e: &reqwest::Error) -> String {
         cause = next;
     }
     let (top, root) = (e.to_string(), cause.to_string());
-    if std::ptr::addr_eq(cause, e as &dyn std::error::Error) || top.contains(&root) {
-        top
-    } else {
-        format!("{top}: {root}")
-    }
+    // Without a source the cause is `e` itself, whose words are `top`.
+    if top.contains(&root) { top } else { format!("{top}: {root}") }
 }
 
 #[cfg(test)]
