@@ -69,10 +69,19 @@ handler=$(xdg-mime query default x-scheme-handler/app.latchkey)
 [ "$handler" = "$(basename "$desktop")" ] || fail "xdg-mime names '$handler', not $(basename "$desktop")"
 echo "xdg-mime default handler: $handler"
 
-display=:$(( 90 + RANDOM % 9 ))
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+# Xvfb picks a free display itself and names it once it accepts clients (`-displayfd`): a
+# display number picked here could be taken, or held by a stale lock file, on a shared machine.
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$work/display" >"$work/xvfb.log" 2>&1 &
 xvfb=$!
 trap 'kill $xvfb 2>/dev/null || true; $SUDO apt-get remove -y -qq "$pkg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+for _ in $(seq 300); do
+  [ -s "$work/display" ] && break
+  kill -0 "$xvfb" 2>/dev/null || fail "Xvfb exited: $(cat "$work/xvfb.log")"
+  sleep 0.1
+done
+[ -s "$work/display" ] || fail "Xvfb named no display in 30 s"
+display=:$(head -1 "$work/display")
+echo "Xvfb on $display"
 export DISPLAY=$display NO_AT_BRIDGE=1 LATCHKEY_NO_AUTOSTART=1 LATCHKEY_NO_AGENT=1
 export LATCHKEY_DATA_DIR="$work/data" LATCHKEY_KEYRING_SERVICE=app.latchkey.package-test
 
@@ -90,21 +99,43 @@ instances() {
   done
   echo "$n"
 }
-settle_to_one() { for _ in $(seq 50); do [ "$(instances)" = 1 ] && return 0; sleep 0.1; done; return 1; }
+settle_to_one() { for _ in $(seq 300); do [ "$(instances)" = 1 ] && return 0; sleep 0.1; done; return 1; }
 wait_count() {
-  for _ in $(seq 100); do [ "$(count)" -ge "$1" ] && return 0; sleep 0.1; done
+  for _ in $(seq 600); do [ "$(count)" -ge "$1" ] && return 0; sleep 0.1; done
   echo "log so far:"; cat "$log" 2>/dev/null || true; return 1
 }
 # The installed app ignores the test hooks' variables: with the demo seeding and the
 # opened-URL log asked for, it adds no provider app and writes no log file.
-# Xvfb was started a moment ago: wait until it accepts clients (GTK cannot start without it).
-for _ in $(seq 100); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
 hooks="$(mktemp -d)"
+hooklog="$hooks/data/logs/latchkey.log"
 LATCHKEY_DATA_DIR="$hooks/data" LATCHKEY_OPEN_URL_LOG="$hooks/opened.log" \
   LATCHKEY_DEMO_PROVIDER=http://127.0.0.1:9 LATCHKEY_BENCH_READY_FILE="$hooks/ready" \
-  timeout 8 /usr/bin/latchkey >/dev/null 2>&1 || true
-grep -qs '^[^ ]* INFO data in ' "$hooks/data/logs/latchkey.log" \
-  || { echo "the installed app did not start (no \"data in\" line in its log)" >&2; exit 1; }
+  /usr/bin/latchkey >"$hooks/output" 2>&1 &
+app=$!
+# Waits (up to a minute: CI machines are shared and slow) until the app has logged `$1`, and
+# fails at once, with what the app printed, if it exits first.
+wait_line() {
+  local t0=$SECONDS
+  for _ in $(seq 600); do
+    if grep -qs "$1" "$hooklog"; then echo "  (after $((SECONDS - t0)) s)"; return 0; fi
+    kill -0 "$app" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the installed app did not log '$1' ($(kill -0 "$app" 2>/dev/null && echo "still running" \
+    || { wait "$app"; echo "exited with status $?"; }))" >&2
+  echo "its output:" >&2; cat "$hooks/output" >&2 || true
+  echo "its log:" >&2; cat "$hooklog" >&2 2>/dev/null || true
+  kill "$app" 2>/dev/null || true
+  exit 1
+}
+echo "the installed app starts:"
+wait_line '^[^ ]* INFO data in '
+# Its background work begins once the first list is on screen (or 3 s after start): by then
+# a compiled-in hook would have seeded the demo app and written the ready file.
+wait_line 'the app refreshes by itself'
+sleep 1
+kill "$app" 2>/dev/null || true
+wait "$app" 2>/dev/null || true
 if [ -e "$hooks/opened.log" ] || [ -e "$hooks/ready" ] || grep -qs 'demo' "$hooks/data/latchkey.json"; then
   echo "the installed app obeyed a test hook" >&2; exit 1
 fi
