@@ -1,7 +1,7 @@
 //! A pass of the background refresher over many due connections, with the in-memory vault
 //! and a loopback provider: the metadata is read and rewritten a constant number of times
-//! (not once per connection), the app's client secret is read from the keychain once, and
-//! every connection ends refreshed, described by its new token set.
+//! (not once per connection), the app's client secret is read from the keychain once, each
+//! connection's tokens once, and every connection ends refreshed, described by its new token set.
 
 mod support;
 
@@ -82,4 +82,8 @@ async fn one_pass_writes_its_outcomes_together_and_reads_the_secret_once() {
         "the pass's {N} outcomes in {writes} metadata writes (one per pass, plus one if it ran past the deferral bound)"
     );
     assert_eq!(vault.reads(&app_secret_key(&app_id)) - secret_reads_before, 1, "the client secret once per pass");
+    // The refresher's start checks no entry its first pass refreshes (the refresh reads it).
+    for id in &ids {
+        assert_eq!(vault.reads(&connection_key(id)), 1, "{id}: its tokens were read once");
+    }
 }

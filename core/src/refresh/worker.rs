@@ -49,9 +49,8 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
     let mut replan = true;
     let mut wake_at = Instant::now();
     log::info!("refresher started");
-    if let Err(e) = lk.recover_interrupted_refreshes().await {
-        log::warn!("cannot check for interrupted refreshes: {e}");
-    }
+    // What an interrupted process left behind is put right once, at the first plan.
+    let mut recovered = false;
     let resume = tokio::spawn(watch_resume(lk.clone()));
     loop {
         let changed = lk.inner.changed.notified();
@@ -75,6 +74,18 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
                     // A locked keychain is not asked again and again (each ask may raise an
                     // unlock prompt on a desktop): look at its state, wait while it is locked.
                     let locked = !work.is_empty() && lk.keychain_locked().await == Some(true);
+                    if !recovered {
+                        recovered = true;
+                        // The connections this pass refreshes are checked by their refreshes.
+                        let due = if locked {
+                            Default::default()
+                        } else {
+                            work.iter().filter(|(_, g)| g.is_some()).map(|(id, _)| id.clone()).collect()
+                        };
+                        if let Err(e) = lk.recover_interrupted_refreshes_except(&due).await {
+                            log::warn!("cannot check for interrupted refreshes: {e}");
+                        }
+                    }
                     if locked {
                         log::info!("the keychain is locked; {} refresh(es) wait until it is unlocked", work.len());
                         p.wake_at.min(mono + secs(LOCKED_POLL_SECS))
@@ -350,6 +361,60 @@ mod tests {
         assert!(c.refresh_log.is_empty(), "{:?}", c.refresh_log);
         cancel.cancel();
         task.await.unwrap();
+    }
+
+    /// The refresher's start repairs rows the keychain is ahead of, reading each entry once:
+    /// a connection that is not due is read by the start's check; one that is due is left to
+    /// its refresh, which reads it under the lock (so a start with every connection due reads
+    /// nothing twice), repairs it, and sends nothing since its stored set is newer.
+    #[tokio::test(start_paused = true)]
+    async fn the_start_reads_each_entry_once_and_repairs_due_and_not_due_rows() {
+        use crate::vault::{MemoryVault, Vault, connection_key};
+        let vault = std::sync::Arc::new(MemoryVault::default());
+        let lk = paused_world("start", vault.clone());
+        let old = tokens(1, 10);
+        let rows = vec![
+            conn("due", Status::Connected, Some(T0), Some(T0 - 5)),
+            conn("later", Status::Connected, Some(T0 + 9000), Some(T0 + 8000)),
+        ];
+        seed(&lk, &vault, with_app(rows), &old).await;
+        lk.update(|d| {
+            for c in &mut d.connections {
+                c.token_generation = 1;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        // A crash after both keychain writes, before the metadata's.
+        for id in ["due", "later"] {
+            vault.set(&connection_key(id), &tokens(2, 3600).to_vault_string()).unwrap();
+        }
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(lk.clone(), cancel.clone()));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        for id in ["due", "later"] {
+            let c = lk.load().unwrap().connection(id).unwrap().clone();
+            assert_eq!(c.token_generation, 2, "{id}: repaired");
+            assert!(c.refresh_log.is_empty(), "{id}: nothing was sent: {:?}", c.refresh_log);
+            assert_eq!(vault.reads(&connection_key(id)), 1, "{id}: its entry was read once");
+        }
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    /// A repair with a set read before a newer one was stored and described (a slow read,
+    /// another process) leaves the row as it is: a row never goes back a generation.
+    #[tokio::test]
+    async fn a_repair_from_an_older_set_changes_nothing() {
+        let vault = std::sync::Arc::new(crate::vault::MemoryVault::default());
+        let lk = paused_world("older", vault.clone());
+        seed(&lk, &vault, with_app(vec![conn("c", Status::Connected, Some(T0), Some(T0 - 5))]), &tokens(3, 3600)).await;
+        lk.repair_from("c", &tokens(3, 3600)).await.unwrap();
+        let described = lk.load().unwrap().connections[0].clone();
+        assert_eq!(described.token_generation, 3);
+        lk.repair_from("c", &tokens(2, 60)).await.unwrap();
+        assert_eq!(lk.load().unwrap().connections[0], described, "an older set changes nothing");
     }
 
     /// A locked keychain is not touched by the refresher (no prompt storm): the due connection
