@@ -248,8 +248,10 @@ mod tests {
     async fn seed(lk: &Latchkey, vault: &crate::vault::MemoryVault, mut data: Data, t: &crate::token::TokenSet) {
         use crate::vault::{Vault, connection_key};
         data.apps[0].base_url = Some(url::Url::parse("http://127.0.0.1:1").unwrap());
-        for c in &data.connections {
+        for c in &mut data.connections {
             vault.set(&connection_key(&c.id), &t.to_vault_string()).unwrap();
+            // The rows describe the set the keychain holds.
+            c.token_generation = t.generation;
         }
         lk.update(move |d| {
             *d = data;
@@ -283,14 +285,6 @@ mod tests {
             &t,
         )
         .await;
-        lk.update(|d| {
-            for c in &mut d.connections {
-                c.token_generation = 1;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run(lk.clone(), cancel.clone()));
 
@@ -331,12 +325,6 @@ mod tests {
         let lk = paused_world("repair", vault.clone());
         let old = tokens(1, 10);
         seed(&lk, &vault, with_app(vec![conn("c", Status::Connected, Some(T0), Some(T0 - 5))]), &old).await;
-        lk.update(|d| {
-            d.connections[0].token_generation = 1;
-            Ok(())
-        })
-        .await
-        .unwrap();
         // The "crash": generation 2 reached the keychain, the metadata still describes 1.
         vault.set(&connection_key("c"), &tokens(2, 3600).to_vault_string()).unwrap();
         let cancel = CancellationToken::new();
@@ -378,14 +366,6 @@ mod tests {
             conn("later", Status::Connected, Some(T0 + 9000), Some(T0 + 8000)),
         ];
         seed(&lk, &vault, with_app(rows), &old).await;
-        lk.update(|d| {
-            for c in &mut d.connections {
-                c.token_generation = 1;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
         // A crash after both keychain writes, before the metadata's.
         for id in ["due", "later"] {
             vault.set(&connection_key(id), &tokens(2, 3600).to_vault_string()).unwrap();
