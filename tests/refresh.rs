@@ -63,9 +63,16 @@ async fn a_hundred_concurrent_token_requests_make_one_refresh() {
 async fn provider_faults_are_retried_and_lose_nothing() {
     let w = short_lived("rememberizer", "4");
     let c = w.connect(PresetId::Rememberizer, RedirectMode::DeepLink, "read offline_access", "alice").await;
-    // A dropped connection: a network error, the connection stays usable and unchanged.
-    let before = w.tokens(&c.id).unwrap();
+    // The connection dropped under the request, once: the request is sent again on a new one,
+    // and the refresh succeeds.
+    let sent = w.refreshes().await;
     w.provider.control("/__test/fault", serde_json::json!({"route": "token", "drop": true, "count": 1})).await;
+    w.lk.refresh(&c.id).await.unwrap();
+    assert_eq!(w.refreshes().await, sent + 2, "the dropped request and the one sent again");
+    assert!(w.lk.list_connections().unwrap()[0].last_error.is_none());
+    // Dropped twice in a row: a network error, the connection stays usable and unchanged.
+    let before = w.tokens(&c.id).unwrap();
+    w.provider.control("/__test/fault", serde_json::json!({"route": "token", "drop": true, "count": 2})).await;
     let err = w.lk.refresh(&c.id).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Network, "{err}");
     let v = &w.lk.list_connections().unwrap()[0];
