@@ -3,8 +3,33 @@
 
 fn main() {
     #[cfg(target_os = "linux")]
-    paint_on_the_cpu_without_a_gpu();
+    {
+        paint_on_the_cpu_without_a_gpu();
+        no_memory_pressure_polling();
+    }
     latchkey_app::run()
+}
+
+/// WebKitGTK watches memory pressure by polling: the app process reads the system's memory
+/// figures on a thread of its own (~8 ms a minute), and the web process reads its own
+/// `/proc/self/smaps` every 30 s (`WTF::memoryFootprint`). That read walks the process's page
+/// tables, so it costs in proportion to the memory mapped: about 26 ms of the window's idle
+/// minute, more than the window's own work (`make bench` and `perf`, README "Performance").
+/// What it buys is a page told to drop its caches when the system runs short, and killed past
+/// a memory limit; this window's page is its own small list, not content from the web, so it
+/// goes without. WebKitGTK's variable turns off both. A person's own setting is kept (`0`
+/// turns WebKit's monitor back on).
+///
+/// An environment variable: WebKitGTK reads it when the web context starts, and passes the
+/// choice on to the web process.
+#[cfg(target_os = "linux")]
+fn no_memory_pressure_polling() {
+    const VAR: &str = "WEBKIT_DISABLE_MEMORY_PRESSURE_MONITOR";
+    if std::env::var_os(VAR).is_some() {
+        return;
+    }
+    // SAFETY: at start, before any thread exists.
+    unsafe { std::env::set_var(VAR, "1") };
 }
 
 /// WebKitGTK (2.46 and later) paints the page with Skia on the GPU. Without a GPU render node
@@ -22,7 +47,7 @@ fn paint_on_the_cpu_without_a_gpu() {
     if std::env::var_os(VAR).is_some() || has_render_node() {
         return;
     }
-    // SAFETY: the first thing the process does, before any thread exists.
+    // SAFETY: at start, before any thread exists.
     unsafe { std::env::set_var(VAR, "1") };
 }
 

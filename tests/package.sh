@@ -133,6 +133,13 @@ wait_line '^[^ ]* INFO data in '
 # Its background work begins once the first list is on screen (or 3 s after start): by then
 # a compiled-in hook would have seeded the demo app and written the ready file.
 wait_line 'the app refreshes by itself'
+# Its web process runs without WebKit's memory-pressure poll (src-tauri/main.rs).
+web=$(pgrep -P "$app" -f WebKitWebProcess | head -1 || true)
+if [ -z "$web" ] || ! tr '\0' '\n' < "/proc/$web/environ" | grep -qx 'WEBKIT_DISABLE_MEMORY_PRESSURE_MONITOR=1'; then
+  echo "the installed app's web process (${web:-none}) runs with WebKit's memory-pressure poll" >&2
+  kill "$app" 2>/dev/null || true; exit 1
+fi
+echo "the web process runs without WebKit's memory-pressure poll"
 sleep 1
 kill "$app" 2>/dev/null || true
 wait "$app" 2>/dev/null || true
