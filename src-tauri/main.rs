@@ -24,12 +24,16 @@ fn main() {
 /// choice on to the web process.
 #[cfg(target_os = "linux")]
 fn no_memory_pressure_polling() {
-    const VAR: &str = "WEBKIT_DISABLE_MEMORY_PRESSURE_MONITOR";
-    if std::env::var_os(VAR).is_some() {
-        return;
+    set_unless_present("WEBKIT_DISABLE_MEMORY_PRESSURE_MONITOR");
+}
+
+/// Sets `var` to `1` unless the person set it already.
+#[cfg(target_os = "linux")]
+fn set_unless_present(var: &str) {
+    if std::env::var_os(var).is_none() {
+        // SAFETY: called at start, before any thread exists.
+        unsafe { std::env::set_var(var, "1") };
     }
-    // SAFETY: at start, before any thread exists.
-    unsafe { std::env::set_var(VAR, "1") };
 }
 
 /// WebKitGTK (2.46 and later) paints the page with Skia on the GPU. Without a GPU render node
@@ -43,12 +47,9 @@ fn no_memory_pressure_polling() {
 /// and the web process reads it from the environment it inherits from this one.
 #[cfg(target_os = "linux")]
 fn paint_on_the_cpu_without_a_gpu() {
-    const VAR: &str = "WEBKIT_SKIA_ENABLE_CPU_RENDERING";
-    if std::env::var_os(VAR).is_some() || has_render_node() {
-        return;
+    if !has_render_node() {
+        set_unless_present("WEBKIT_SKIA_ENABLE_CPU_RENDERING");
     }
-    // SAFETY: at start, before any thread exists.
-    unsafe { std::env::set_var(VAR, "1") };
 }
 
 /// Whether a GPU render node (`/dev/dri/renderD*`) exists.

@@ -76,12 +76,9 @@ pub async fn run(lk: Latchkey, cancel: CancellationToken) {
                     let locked = !work.is_empty() && lk.keychain_locked().await == Some(true);
                     if !recovered {
                         recovered = true;
-                        // The connections this pass refreshes are checked by their refreshes.
-                        let due = if locked {
-                            Default::default()
-                        } else {
-                            work.iter().filter(|(_, g)| g.is_some()).map(|(id, _)| id.clone()).collect()
-                        };
+                        // The connections this pass refreshes are checked by their refreshes
+                        // (while the keychain is locked the check reads no entry at all).
+                        let due = work.iter().filter(|(_, g)| g.is_some()).map(|(id, _)| id.clone()).collect();
                         if let Err(e) = lk.recover_interrupted_refreshes_except(&due).await {
                             log::warn!("cannot check for interrupted refreshes: {e}");
                         }
