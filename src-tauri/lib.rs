@@ -166,12 +166,18 @@ pub fn run() {
             let handle = app.handle().clone();
             show_connections(&handle, &launch.show_connections);
             app.manage(lk);
-            // On Linux (and Windows in development) the scheme is registered at run time.
+            // On Linux (and Windows in development) the scheme is registered at run time, on a
+            // thread of its own: on Linux the plugin runs `update-desktop-database` and
+            // `xdg-mime` and waits for both (~10 ms here, a shell script and its children),
+            // which on the main thread would hold back the window's first paint. A redirect
+            // cannot arrive before the person has clicked Connect, seconds later.
             #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
-            if !config.shell.no_scheme_registration
-                && let Err(e) = app.deep_link().register_all()
-            {
-                log::warn!("could not register the app.latchkey: URL scheme: {e}");
+            if !config.shell.no_scheme_registration {
+                let handle = app.handle().clone();
+                std::thread::spawn(move || match handle.deep_link().register_all() {
+                    Ok(()) => log::info!("registered the app.latchkey: URL scheme"),
+                    Err(e) => log::warn!("could not register the app.latchkey: URL scheme: {e}"),
+                });
             }
             // Linux and Windows: the redirect is the argument of a launch — this one (a URL that
             // starts the app), or a second one forwarded by single-instance above.

@@ -140,6 +140,13 @@ if [ -z "$web" ] || ! tr '\0' '\n' < "/proc/$web/environ" | grep -qx 'WEBKIT_DIS
   kill "$app" 2>/dev/null || true; exit 1
 fi
 echo "the web process runs without WebKit's memory-pressure poll"
+# It registered its URL scheme for this user (on a thread of its own, src-tauri/lib.rs).
+wait_line 'registered the app.latchkey: URL scheme'
+grep -qx 'Exec="/usr/bin/latchkey" %u' "$XDG_DATA_HOME/applications/latchkey-handler.desktop" || {
+  echo "the app's own handler file is missing or names another program" >&2; kill "$app" 2>/dev/null || true; exit 1; }
+grep -qx 'x-scheme-handler/app.latchkey=latchkey-handler.desktop' "$XDG_CONFIG_HOME/mimeapps.list" || {
+  echo "the app did not make its handler the user's default" >&2; kill "$app" 2>/dev/null || true; exit 1; }
+echo "the app registered its URL scheme for the user"
 sleep 1
 kill "$app" 2>/dev/null || true
 wait "$app" 2>/dev/null || true

@@ -6,7 +6,7 @@
 //! Runs under `bench/run.sh`, which builds the release binaries and starts Xvfb; this program
 //! starts its own private Secret Service (gnome-keyring on a private session bus) and the local
 //! OAuth test provider. Knobs (environment): `BENCH_RUNS` (5), `BENCH_IDLE_RUNS` (3),
-//! `BENCH_STARTUP_RUNS` (15), `BENCH_IDLE_SECS` (60), `BENCH_REFRESH_N` (1000), `BENCH_REFRESH_ROUNDS` (3),
+//! `BENCH_STARTUP_RUNS` (25), `BENCH_IDLE_SECS` (60), `BENCH_REFRESH_N` (1000), `BENCH_REFRESH_ROUNDS` (5),
 //! `BENCH_CONNECT_RUNS` (10), `BENCH_CLI_RUNS` (20), `BENCH_APP_ENV` / `BENCH_BLANK_ENV` (variables
 //! for the app's / blank window's launches only, for experiments), `BENCH_ONLY` (comma-separated: sizes,
 //! startup,memory,idle,cli,connect,refresh), `BENCH_VERBOSE` (each start-up launch's stages),
@@ -147,11 +147,14 @@ fn mapping_diff(by: &BTreeMap<&str, BTreeMap<String, u64>>) -> String {
 
 // ---- stages ---------------------------------------------------------------------------------
 
+/// Launches of each program per start-up figure (`BENCH_STARTUP_RUNS`): a launch's time moves by
+/// tens of ms with the host, so the median needs more samples than the other figures.
+const STARTUP_RUNS: usize = 25;
+
 fn startup(b: &mut Bench, maps: &Receiver<x11::Mapped>, provider: &TestProvider) {
     let lk_bin = b.bin("latchkey");
     let blank_bin = b.bin("examples/blank");
-    // Launches are cheap and their times spread by tens of ms: more samples than the rest.
-    let startup_runs = env_usize("BENCH_STARTUP_RUNS", 15);
+    let startup_runs = env_usize("BENCH_STARTUP_RUNS", STARTUP_RUNS);
     for conns in [0usize, 50] {
         let lk = b.profile(&format!("start{conns}"), "latchkey");
         if conns > 0 {
@@ -676,7 +679,7 @@ fn main() {
         sizes(&mut b);
     }
     if want("startup") {
-        eprintln!("start-up ({} runs each, alternating) ...", env_usize("BENCH_STARTUP_RUNS", 15));
+        eprintln!("start-up ({} runs each, alternating) ...", env_usize("BENCH_STARTUP_RUNS", STARTUP_RUNS));
         startup(&mut b, &maps, &provider);
     }
     if want("memory") {
@@ -729,7 +732,7 @@ fn main() {
 
     if want("refresh") {
         let n = env_usize("BENCH_REFRESH_N", 1000);
-        let rounds = env_usize("BENCH_REFRESH_ROUNDS", 3);
+        let rounds = env_usize("BENCH_REFRESH_ROUNDS", 5);
         eprintln!("refresh throughput ({n} connections, {rounds} rounds) ...");
         let w = refresh::World { data_dir: work.join("data-refresh"), service: "app.latchkey.bench.refresh".into() };
         let mut scale: Vec<usize> = [10, 100, n].into_iter().filter(|&k| k <= n).collect();

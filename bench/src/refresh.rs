@@ -380,28 +380,48 @@ pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize, scale: &[
         .expect("join");
         small.push((k, wk));
     }
+    // The three sides take turns at going first (the order rotates each round), so no side
+    // always meets the keychain just after the same one: a round's position is not its figure.
+    // The plain baseline holds its refresh tokens in memory: it takes the ones stored last,
+    // read (not timed) just before it runs whenever another side rotated them since.
+    let mut grants_fresh = true;
     for r in 0..rounds {
-        if r > 0 {
-            grants = stored_grants(&w.service, n).await;
+        for side in side_order(r) {
+            match side {
+                Side::Baseline => {
+                    if !grants_fresh {
+                        grants = stored_grants(&w.service, n).await;
+                    }
+                    let before = cpu_by_role();
+                    let (secs, failed) = baseline(&http, p, &w.service, n, Some(&grants)).await;
+                    add_cpu(&mut out.cpu_ms_per_refresh_baseline, &before, &cpu_by_role(), n * rounds);
+                    eprintln!("  refresh round {}: baseline {secs:.2} s ({failed} failed)", r + 1);
+                    out.baseline_secs.push(secs);
+                    out.baseline_failures += failed;
+                }
+                Side::BaselineRead => {
+                    let before = cpu_by_role();
+                    let (secs, failed) = baseline(&http, p, &w.service, n, None).await;
+                    add_cpu(&mut out.cpu_ms_per_refresh_baseline_read, &before, &cpu_by_role(), n * rounds);
+                    eprintln!(
+                        "  refresh round {}: baseline reading each token first {secs:.2} s ({failed} failed)",
+                        r + 1
+                    );
+                    out.baseline_read_secs.push(secs);
+                    out.baseline_read_failures += failed;
+                }
+                Side::Latchkey => {
+                    let before = cpu_by_role();
+                    let (secs, failed) = latchkey_round(w, n).await;
+                    add_cpu(&mut out.cpu_ms_per_refresh_latchkey, &before, &cpu_by_role(), n * rounds);
+                    eprintln!("  refresh round {}: latchkey {secs:.2} s ({failed} failed)", r + 1);
+                    out.latchkey_secs.push(secs);
+                    out.latchkey_failures += failed;
+                }
+            }
+            grants_fresh = false;
         }
-        let before = cpu_by_role();
-        let (secs, failed) = baseline(&http, p, &w.service, n, Some(&grants)).await;
-        add_cpu(&mut out.cpu_ms_per_refresh_baseline, &before, &cpu_by_role(), n * rounds);
-        eprintln!("  refresh round {}: baseline {secs:.2} s ({failed} failed)", r + 1);
-        out.baseline_secs.push(secs);
-        out.baseline_failures += failed;
-        let before = cpu_by_role();
-        let (secs, failed) = baseline(&http, p, &w.service, n, None).await;
-        add_cpu(&mut out.cpu_ms_per_refresh_baseline_read, &before, &cpu_by_role(), n * rounds);
-        eprintln!("  refresh round {}: baseline reading each token first {secs:.2} s ({failed} failed)", r + 1);
-        out.baseline_read_secs.push(secs);
-        out.baseline_read_failures += failed;
-        let before = cpu_by_role();
-        let (secs, failed) = latchkey_round(w, n).await;
-        add_cpu(&mut out.cpu_ms_per_refresh_latchkey, &before, &cpu_by_role(), n * rounds);
-        eprintln!("  refresh round {}: latchkey {secs:.2} s ({failed} failed)", r + 1);
-        out.latchkey_secs.push(secs);
-        out.latchkey_failures += failed;
+        let secs = *out.latchkey_secs.last().expect("a latchkey round");
         if scale.contains(&n) {
             out.per_connection_ms.entry(n).or_default().push(secs * 1000.0 / n as f64);
         }
@@ -417,6 +437,21 @@ pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize, scale: &[
     // with the new access token (it completes lazy rotations and is the health check, #17).
     out.pieces_ms.insert("profile request (check after a refresh)".into(), profile_ms(&http, p, &w.service).await);
     out
+}
+
+/// One side of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Baseline,
+    BaselineRead,
+    Latchkey,
+}
+
+/// The sides' order in round `r`: rotated one place each round.
+fn side_order(r: usize) -> [Side; 3] {
+    let mut order = [Side::Baseline, Side::BaselineRead, Side::Latchkey];
+    order.rotate_left(r % 3);
+    order
 }
 
 fn median_of(mut v: Vec<f64>) -> f64 {
