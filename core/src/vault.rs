@@ -45,11 +45,22 @@ pub fn app_secret_key(app_id: &str) -> String {
 
 /// The OS keychain through the `keyring` crate (Secret Service on Linux, Keychain on macOS,
 /// Credential Manager on Windows). Calls block: call them from `spawn_blocking`.
+///
+/// On Linux reads go through the Secret Service client keyring itself uses (`secret-service`,
+/// on a connection of this vault's), so that a write soon after a read of the same entry goes
+/// straight to the item the read found: a refresh reads its set and writes the next one under
+/// the connection's lock, and keyring's write would search the whole keychain for the item
+/// again (gnome-keyring matches every item's attributes; ~0.4 ms of its time with 1000
+/// connections, the one call a refresh made that a refresher holding its tokens in memory does
+/// not, README "Performance"). Anything unusual — a locked item, two items for one entry, an
+/// error, a write long after the read — goes through keyring as before.
 #[derive(Debug, Clone)]
 pub struct KeyringVault {
     service: String,
     #[cfg(target_os = "linux")]
     bus: std::sync::Arc<std::sync::OnceLock<Option<zbus::blocking::Connection>>>,
+    #[cfg(target_os = "linux")]
+    direct: std::sync::Arc<direct::Direct>,
 }
 
 impl KeyringVault {
@@ -59,6 +70,8 @@ impl KeyringVault {
             service: service.into(),
             #[cfg(target_os = "linux")]
             bus: Default::default(),
+            #[cfg(target_os = "linux")]
+            direct: Default::default(),
         }
     }
 
@@ -69,6 +82,13 @@ impl KeyringVault {
 
     fn entry(&self, key: &str) -> Result<keyring::Entry> {
         keyring::Entry::new(&self.service, key).map_err(keychain_error)
+    }
+
+    /// How many keychain searches this vault made itself (Linux; keyring's own are not
+    /// counted): a read makes one, a write soon after it none.
+    #[cfg(target_os = "linux")]
+    pub fn searches(&self) -> usize {
+        self.direct.searches.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -82,6 +102,15 @@ fn keychain_error(e: keyring::Error) -> Error {
 
 impl Vault for KeyringVault {
     fn get(&self, key: &str) -> Result<Option<SecretString>> {
+        #[cfg(target_os = "linux")]
+        if let Some(found) = self.direct.read(&self.service, key) {
+            return match found {
+                Some(bytes) => String::from_utf8(bytes)
+                    .map(|p| Some(SecretString::from(p)))
+                    .map_err(|_| Error::Keychain("a keychain entry is not text".into())),
+                None => Ok(None),
+            };
+        }
         match self.entry(key)?.get_password() {
             Ok(p) => Ok(Some(SecretString::from(p))),
             Err(keyring::Error::NoEntry) => Ok(None),
@@ -90,10 +119,16 @@ impl Vault for KeyringVault {
     }
 
     fn set(&self, key: &str, value: &SecretString) -> Result<()> {
+        #[cfg(target_os = "linux")]
+        if self.direct.write_to_recent(key, value.expose_secret().as_bytes()) {
+            return Ok(());
+        }
         self.entry(key)?.set_password(value.expose_secret()).map_err(keychain_error)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
+        #[cfg(target_os = "linux")]
+        self.direct.forget(key);
         match self.entry(key)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(keychain_error(e)),
@@ -113,6 +148,102 @@ impl Vault for KeyringVault {
         )
         .ok()?;
         proxy.get_property::<bool>("Locked").ok()
+    }
+}
+
+/// Linux: reads on a Secret Service connection of the vault's own, and writes to the item a
+/// read of the same entry found a moment before. `None` from either means "let keyring do it".
+#[cfg(target_os = "linux")]
+mod direct {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use secret_service::EncryptionType;
+    use secret_service::blocking::SecretService;
+    use zbus::zvariant::OwnedObjectPath;
+
+    /// How long after a read its item takes a write of the same entry without a search. A
+    /// refresh writes under the lock it read under, one token request later (30 s at most);
+    /// past this the write searches again. gnome-keyring does not give a deleted item's path
+    /// to a new one while it runs, and after a restart this connection's session is gone, so
+    /// a write to a stale path fails and is done by keyring instead.
+    const REUSE_FOR: Duration = Duration::from_secs(60);
+
+    /// keyring's content type for the secrets it stores.
+    const CONTENT_TYPE: &str = "application/octet-stream";
+
+    #[derive(Default)]
+    pub(super) struct Direct {
+        /// Connected on first use; dropped after an error (the next call connects again).
+        ss: Mutex<Option<SecretService<'static>>>,
+        /// The item each entry's last read found, and when.
+        recent: Mutex<HashMap<String, (OwnedObjectPath, Instant)>>,
+        pub(super) searches: AtomicUsize,
+    }
+
+    impl std::fmt::Debug for Direct {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Direct").field("searches", &self.searches).finish_non_exhaustive()
+        }
+    }
+
+    impl Direct {
+        /// Runs `f` on the connection; `None` when there is none or `f` failed.
+        fn with<T>(&self, f: impl FnOnce(&SecretService<'static>) -> Result<T, secret_service::Error>) -> Option<T> {
+            let mut ss = self.ss.lock().expect("secret service");
+            if ss.is_none() {
+                *ss = SecretService::connect(EncryptionType::Dh).ok();
+            }
+            match f(ss.as_ref()?) {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    *ss = None;
+                    None
+                }
+            }
+        }
+
+        /// The entry's secret (`Some(None)`: no such entry), found as keyring finds it (its
+        /// `service` and `username` attributes); `None` when keyring should answer: locked or
+        /// several items (keyring unlocks, or names the ambiguity), or an error.
+        pub(super) fn read(&self, service: &str, key: &str) -> Option<Option<Vec<u8>>> {
+            let found = self.with(|ss| {
+                self.searches.fetch_add(1, Ordering::Relaxed);
+                let items = ss.search_items(HashMap::from([("service", service), ("username", key)]))?;
+                match (items.unlocked.as_slice(), items.locked.is_empty()) {
+                    ([], true) => Ok(Some(None)),
+                    ([item], true) => Ok(Some(Some((item.get_secret()?, item.item_path.clone())))),
+                    _ => Ok(None),
+                }
+            })??;
+            let mut recent = self.recent.lock().expect("recent");
+            match found {
+                Some((secret, path)) => {
+                    recent.insert(key.to_owned(), (path, Instant::now()));
+                    Some(Some(secret))
+                }
+                None => {
+                    recent.remove(key);
+                    Some(None)
+                }
+            }
+        }
+
+        /// Writes to the item the entry's read found, if that was within [`REUSE_FOR`];
+        /// `false` when keyring should write.
+        pub(super) fn write_to_recent(&self, key: &str, secret: &[u8]) -> bool {
+            let Some((path, at)) = self.recent.lock().expect("recent").remove(key) else { return false };
+            if at.elapsed() > REUSE_FOR {
+                return false;
+            }
+            self.with(|ss| ss.get_item_by_path(path)?.set_secret(secret, CONTENT_TYPE)).is_some()
+        }
+
+        pub(super) fn forget(&self, key: &str) {
+            self.recent.lock().expect("recent").remove(key);
+        }
     }
 }
 
