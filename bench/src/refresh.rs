@@ -417,13 +417,12 @@ pub async fn run(p: &TestProvider, w: &World, n: usize, rounds: usize, scale: &[
                     eprintln!("  refresh round {}: latchkey {secs:.2} s ({failed} failed)", r + 1);
                     out.latchkey_secs.push(secs);
                     out.latchkey_failures += failed;
+                    if scale.contains(&n) {
+                        out.per_connection_ms.entry(n).or_default().push(secs * 1000.0 / n as f64);
+                    }
                 }
             }
             grants_fresh = false;
-        }
-        let secs = *out.latchkey_secs.last().expect("a latchkey round");
-        if scale.contains(&n) {
-            out.per_connection_ms.entry(n).or_default().push(secs * 1000.0 / n as f64);
         }
         for (k, wk) in &small {
             let (secs, failed) = latchkey_round(wk, *k).await;

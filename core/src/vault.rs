@@ -58,8 +58,6 @@ pub fn app_secret_key(app_id: &str) -> String {
 pub struct KeyringVault {
     service: String,
     #[cfg(target_os = "linux")]
-    bus: std::sync::Arc<std::sync::OnceLock<Option<zbus::blocking::Connection>>>,
-    #[cfg(target_os = "linux")]
     direct: std::sync::Arc<direct::Direct>,
 }
 
@@ -68,8 +66,6 @@ impl KeyringVault {
     pub fn new(service: impl Into<String>) -> Self {
         Self {
             service: service.into(),
-            #[cfg(target_os = "linux")]
-            bus: Default::default(),
             #[cfg(target_os = "linux")]
             direct: Default::default(),
         }
@@ -139,7 +135,7 @@ impl Vault for KeyringVault {
     /// stores in), read over the session bus: no item is touched, so no prompt.
     #[cfg(target_os = "linux")]
     fn is_locked(&self) -> Option<bool> {
-        let bus = self.bus.get_or_init(|| zbus::blocking::Connection::session().ok()).as_ref()?;
+        let bus = self.direct.bus()?;
         let proxy = zbus::blocking::Proxy::new(
             bus,
             "org.freedesktop.secrets",
@@ -156,8 +152,8 @@ impl Vault for KeyringVault {
 #[cfg(target_os = "linux")]
 mod direct {
     use std::collections::HashMap;
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Mutex, OnceLock};
     use std::time::{Duration, Instant};
 
     use secret_service::EncryptionType;
@@ -176,7 +172,10 @@ mod direct {
 
     #[derive(Default)]
     pub(super) struct Direct {
-        /// Connected on first use; dropped after an error (the next call connects again).
+        /// The session bus, connected on first use: the vault's one connection to it.
+        bus: OnceLock<Option<zbus::blocking::Connection>>,
+        /// The Secret Service session on it, opened on first use; dropped after an error (the
+        /// next call opens another).
         ss: Mutex<Option<SecretService<'static>>>,
         /// The item each entry's last read found, and when.
         recent: Mutex<HashMap<String, (OwnedObjectPath, Instant)>>,
@@ -190,11 +189,16 @@ mod direct {
     }
 
     impl Direct {
-        /// Runs `f` on the connection; `None` when there is none or `f` failed.
+        /// The session bus; `None` when there is none.
+        pub(super) fn bus(&self) -> Option<&zbus::blocking::Connection> {
+            self.bus.get_or_init(|| zbus::blocking::Connection::session().ok()).as_ref()
+        }
+
+        /// Runs `f` on the Secret Service session; `None` when there is none or `f` failed.
         fn with<T>(&self, f: impl FnOnce(&SecretService<'static>) -> Result<T, secret_service::Error>) -> Option<T> {
             let mut ss = self.ss.lock().expect("secret service");
             if ss.is_none() {
-                *ss = SecretService::connect(EncryptionType::Dh).ok();
+                *ss = SecretService::connect_with_existing(EncryptionType::Dh, self.bus()?.clone()).ok();
             }
             match f(ss.as_ref()?) {
                 Ok(t) => Some(t),
